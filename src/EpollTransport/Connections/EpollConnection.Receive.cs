@@ -1,0 +1,194 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using EpollTransport.Diagnostics;
+using EpollTransport.Interop;
+using EpollTransport.Loops;
+using Microsoft.AspNetCore.Connections;
+
+namespace EpollTransport.Connections;
+
+/// <summary>The receive half: socket → input pipe, on the loop thread, on readiness only.</summary>
+internal sealed partial class EpollConnection
+{
+    /// <summary>Below this much room left in the current pipe block, a fresh block is taken.</summary>
+    private const int MinimumReadSize = 512;
+
+    private readonly Action _onFlushCompleted;
+    private ValueTask<FlushResult> _pendingFlush;
+    private bool _receiveDone;
+    private bool _flushPending;
+    private bool _readQueued;
+
+    /// <summary>Called by the loop for a connection that used up its read budget last turn.</summary>
+    public void ContinueReading()
+    {
+        if (_readQueued)
+        {
+            OnReadable();
+        }
+    }
+
+    private void OnReadable()
+    {
+        _readQueued = false;
+        if (_receiveDone || _flushPending || _closed)
+        {
+            return;
+        }
+
+        long budget = _loop.Settings.MaxReadBufferSize > 0
+            ? Math.Min(EpollLoop.ReadBudgetPerTurn, _loop.Settings.MaxReadBufferSize)
+            : EpollLoop.ReadBudgetPerTurn;
+        LoopCounters counters = _loop.Counters;
+        Span<byte> spillBuffer = _loop.ReceiveSpill;
+        long total = 0;
+
+        while (true)
+        {
+            // Straight into pipe memory; what does not fit in the block lands in the loop's spill
+            // buffer and is copied on, so one readv drains a typical burst.
+            Memory<byte> memory = _input.GetMemory(MinimumReadSize);
+            Span<byte> spill = spillBuffer[..(int)Math.Min(spillBuffer.Length, Math.Max(0, budget - total - memory.Length))];
+            nint received = _fd.Receive(memory.Span, spill, out Errno errno);
+            counters.Reads++;
+
+            if (received > 0)
+            {
+                counters.BytesReceived += received;
+                int inBlock = (int)Math.Min(received, memory.Length);
+                _input.Advance(inBlock);
+                if (received > inBlock)
+                {
+                    _input.Write(spill[..(int)(received - inBlock)]);
+                }
+                total += received;
+
+                if (received < memory.Length + spill.Length)
+                {
+                    // A short read drained the socket: data arriving later raises a new edge.
+                    break;
+                }
+                if (total >= budget)
+                {
+                    // No new edge will come for data already queued, so ask to be called again.
+                    _readQueued = true;
+                    _loop.QueueReadContinuation(this);
+                    break;
+                }
+                continue;
+            }
+
+            if (received == 0)
+            {
+                EpollTransportLog.ConnectionReadFin(_loop.Logger, ConnectionId);
+                EndReceive(null);
+                return;
+            }
+
+            if (errno == Errno.EAGAIN)
+            {
+                break;
+            }
+
+            EndReceive(ReceiveError(errno));
+            return;
+        }
+
+        if (total > 0)
+        {
+            FlushInput();
+        }
+    }
+
+    private Exception ReceiveError(Errno errno)
+    {
+        if (errno.IsConnectionReset)
+        {
+            EpollTransportLog.ConnectionReset(_loop.Logger, ConnectionId);
+            return new ConnectionResetException($"Connection reset by peer ({errno.Name}).", errno.ToSocketException("readv"));
+        }
+        var error = errno.ToSocketException("readv");
+        EpollTransportLog.ConnectionError(_loop.Logger, ConnectionId, error);
+        return error;
+    }
+
+    private void FlushInput()
+    {
+        ValueTask<FlushResult> flush = _input.FlushAsync();
+        if (flush.IsCompleted)
+        {
+            if (IsReaderGone(flush.GetAwaiter().GetResult()))
+            {
+                EndReceive(null);
+            }
+            return;
+        }
+
+        // The application has not consumed MaxReadBufferSize yet: stop reading (the kernel's receive
+        // window does the rest) until the pipe resumes us through the loop scheduler.
+        _flushPending = true;
+        _pendingFlush = flush;
+        EpollTransportLog.ConnectionPause(_loop.Logger, ConnectionId);
+        flush.GetAwaiter().UnsafeOnCompleted(_onFlushCompleted);
+    }
+
+    private void OnInputFlushCompleted()
+    {
+        FlushResult result;
+        try
+        {
+            result = _pendingFlush.GetAwaiter().GetResult();
+        }
+        finally
+        {
+            _pendingFlush = default;
+            _flushPending = false;
+        }
+
+        if (_receiveDone)
+        {
+            // CloseSocket ran while we were paused and left completing the input to us.
+            _input.Complete(_shutdownReason);
+            return;
+        }
+        if (IsReaderGone(result))
+        {
+            EndReceive(null);
+            return;
+        }
+
+        EpollTransportLog.ConnectionResume(_loop.Logger, ConnectionId);
+        // The edge for data that arrived while we were paused has come and gone: read now.
+        OnReadable();
+    }
+
+    /// <summary>The application completed its input, so nothing will read what arrives from now on.</summary>
+    private static bool IsReaderGone(FlushResult result) => result.IsCompleted || result.IsCanceled;
+
+    private void EndReceive(Exception? error)
+    {
+        _receiveDone = true;
+        _input.Complete(_shutdownReason ?? error);
+        FireConnectionClosed();
+    }
+
+    private void CompleteInputOnClose(Exception? reason)
+    {
+        if (_receiveDone)
+        {
+            return;
+        }
+        _receiveDone = true;
+        if (_flushPending)
+        {
+            // Wakes OnInputFlushCompleted, which completes the writer; completing it under a pending
+            // flush would race the continuation.
+            _input.CancelPendingFlush();
+        }
+        else
+        {
+            _input.Complete(reason);
+        }
+        FireConnectionClosed();
+    }
+}

@@ -1,0 +1,163 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using EpollTransport.Diagnostics;
+using EpollTransport.Interop;
+using Microsoft.AspNetCore.Connections;
+
+namespace EpollTransport.Connections;
+
+/// <summary>
+/// The send half: output pipe → socket, on the loop thread. The pump wakes when the application
+/// flushes (through the loop scheduler), so flushes made before the loop gets to it leave in one
+/// sendmsg; it waits for EPOLLOUT only after EAGAIN.
+/// </summary>
+internal sealed partial class EpollConnection
+{
+    private readonly Action _onOutputReadCompleted;
+    private ValueTask<ReadResult> _pendingOutputRead;
+    private bool _outputReadPending;
+    private bool _outputReaderCompleted;
+    private bool _writeBlocked;
+
+    private void PumpOutput()
+    {
+        while (!_closed)
+        {
+            ValueTask<ReadResult> read = _output.ReadAsync();
+            if (!read.IsCompleted)
+            {
+                _outputReadPending = true;
+                _pendingOutputRead = read;
+                read.GetAwaiter().UnsafeOnCompleted(_onOutputReadCompleted);
+                return;
+            }
+            if (!SendOutput(read.GetAwaiter().GetResult()))
+            {
+                return;
+            }
+        }
+    }
+
+    private void OnOutputReadCompleted()
+    {
+        ReadResult result;
+        try
+        {
+            result = _pendingOutputRead.GetAwaiter().GetResult();
+        }
+        finally
+        {
+            _pendingOutputRead = default;
+            _outputReadPending = false;
+        }
+
+        if (_closed)
+        {
+            // CloseSocket ran while the read was pending and left completing the reader to us.
+            CompleteOutputReader();
+            return;
+        }
+        if (SendOutput(result))
+        {
+            PumpOutput();
+        }
+    }
+
+    private void OnWritable()
+    {
+        if (_writeBlocked)
+        {
+            _writeBlocked = false;
+            PumpOutput();
+        }
+    }
+
+    /// <summary>Sends what the read returned; false when the pump must stop (blocked, done or failed).</summary>
+    private bool SendOutput(ReadResult result)
+    {
+        ReadOnlySequence<byte> buffer = result.Buffer;
+        if (result.IsCanceled)
+        {
+            // Abort() cancelled the read and queued the close; buffered output is dropped, as with Sockets.
+            _output.AdvanceTo(buffer.End);
+            return false;
+        }
+
+        if (!buffer.IsEmpty)
+        {
+            nint sent = _loop.GatherSender.Send(_fd, buffer, out Errno errno);
+            _loop.Counters.Writes++;
+            if (sent < 0)
+            {
+                if (errno == Errno.EAGAIN)
+                {
+                    _output.AdvanceTo(buffer.Start);
+                    _writeBlocked = true;
+                    return false;
+                }
+                _output.AdvanceTo(buffer.End);
+                OnSendFailed(errno);
+                return false;
+            }
+
+            _loop.Counters.BytesSent += sent;
+            if (sent < buffer.Length)
+            {
+                // Partly sent (socket buffer full, or more segments than one sendmsg takes): go round
+                // again; the next attempt either sends more or hits EAGAIN and waits for EPOLLOUT.
+                _output.AdvanceTo(buffer.GetPosition(sent));
+                return true;
+            }
+        }
+
+        _output.AdvanceTo(buffer.End);
+        if (result.IsCompleted)
+        {
+            // The application completed its output and everything is sent: FIN.
+            RequestShutdown(new ConnectionAbortedException(GracefulShutdownMessage), abortive: false);
+            CloseSocket();
+            return false;
+        }
+        return true;
+    }
+
+    private void OnSendFailed(Errno errno)
+    {
+        Exception reason;
+        if (errno.IsConnectionReset)
+        {
+            EpollTransportLog.ConnectionReset(_loop.Logger, ConnectionId);
+            reason = new ConnectionResetException($"Connection reset by peer ({errno.Name}).", errno.ToSocketException("sendmsg"));
+        }
+        else
+        {
+            var error = errno.ToSocketException("sendmsg");
+            EpollTransportLog.ConnectionError(_loop.Logger, ConnectionId, error);
+            reason = error;
+        }
+        RequestShutdown(reason, abortive: !_loop.Settings.FinOnError);
+        CloseSocket();
+    }
+
+    private void CompleteOutputOnClose()
+    {
+        if (_outputReadPending)
+        {
+            // Wakes OnOutputReadCompleted, which completes the reader.
+            _output.CancelPendingRead();
+        }
+        else
+        {
+            CompleteOutputReader();
+        }
+    }
+
+    private void CompleteOutputReader()
+    {
+        if (!_outputReaderCompleted)
+        {
+            _outputReaderCompleted = true;
+            _output.Complete();
+        }
+    }
+}

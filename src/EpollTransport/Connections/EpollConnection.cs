@@ -1,0 +1,248 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using EpollTransport.Diagnostics;
+using EpollTransport.Interop;
+using EpollTransport.Loops;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Http.Features;
+using static EpollTransport.Interop.LinuxConstants;
+
+namespace EpollTransport.Connections;
+
+/// <summary>
+/// One accepted connection. Its fd, the transport ends of its two pipes and all the state below the
+/// "loop thread only" line belong to the loop that accepted it; other threads reach it only through
+/// <see cref="Abort(ConnectionAbortedException)"/>, <see cref="DisposeAsync"/> and pipe continuations
+/// that the loop's scheduler runs.
+/// </summary>
+internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistration,
+    IConnectionIdFeature, IConnectionTransportFeature, IConnectionItemsFeature, IMemoryPoolFeature,
+    IConnectionLifetimeFeature, IConnectionEndPointFeature
+{
+    /// <summary>Registered once, edge-triggered: readiness is reported on change, never re-armed.</summary>
+    public const uint EpollEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+
+    private const string GracefulShutdownMessage = "The epoll transport's send loop completed gracefully.";
+
+    private static readonly Action<object?> s_closeRequested = static state => ((EpollConnection)state!).OnCloseRequested();
+    private static readonly WaitCallback s_notifyConnectionClosed = static state => ((EpollConnection)state!).NotifyConnectionClosed();
+
+    private readonly EpollLoop _loop;
+    private readonly IDuplexPipe _originalTransport;
+    private readonly PipeWriter _input;
+    private readonly PipeReader _output;
+    private readonly CancellationTokenSource _connectionClosedSource = new();
+    private readonly TaskCompletionSource _closedAndNotified = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private string? _connectionId;
+    private IDictionary<object, object?>? _items;
+
+    // Written by whichever thread first decides the connection's fate; read by the loop when it closes.
+    private Exception? _shutdownReason;
+    private volatile bool _abortive;
+    private int _connectionClosedFired;
+    private int _closeStepsLeft = 2;
+    private int _disposed;
+
+    // ---- loop thread only ----
+    private SocketFd _fd;
+    private bool _closed;
+
+    public EpollConnection(EpollLoop loop, SocketFd fd, EndPoint? localEndPoint, EndPoint? remoteEndPoint)
+    {
+        _loop = loop;
+        _fd = fd;
+        var inputPipe = new Pipe(loop.InputPipeOptions);
+        var outputPipe = new Pipe(loop.OutputPipeOptions);
+        _input = inputPipe.Writer;
+        _output = outputPipe.Reader;
+        _originalTransport = new DuplexPipe(inputPipe.Reader, outputPipe.Writer);
+        Transport = _originalTransport;
+        LocalEndPoint = localEndPoint;
+        RemoteEndPoint = remoteEndPoint;
+        ConnectionClosed = _connectionClosedSource.Token;
+        _onFlushCompleted = OnInputFlushCompleted;
+        _onOutputReadCompleted = OnOutputReadCompleted;
+
+        var features = new FeatureCollection();
+        features.Set<IConnectionIdFeature>(this);
+        features.Set<IConnectionTransportFeature>(this);
+        features.Set<IConnectionItemsFeature>(this);
+        features.Set<IMemoryPoolFeature>(this);
+        features.Set<IConnectionLifetimeFeature>(this);
+        features.Set<IConnectionEndPointFeature>(this);
+        Features = features;
+    }
+
+    public ulong Token { get; set; }
+
+    public override string ConnectionId
+    {
+        get => _connectionId ??= ConnectionIdGenerator.Next();
+        set => _connectionId = value;
+    }
+
+    public override IFeatureCollection Features { get; }
+
+    public override IDictionary<object, object?> Items
+    {
+        get => _items ??= new Dictionary<object, object?>();
+        set => _items = value;
+    }
+
+    public override IDuplexPipe Transport { get; set; }
+
+    public MemoryPool<byte> MemoryPool => _loop.MemoryPool;
+
+    /// <summary>The loop has registered the fd; start waiting for output. Loop thread.</summary>
+    public void Start() => PumpOutput();
+
+    public void OnEvents(uint events)
+    {
+        if (_closed)
+        {
+            return;
+        }
+        if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0)
+        {
+            OnWritable();
+        }
+        if (!_closed && (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) != 0)
+        {
+            OnReadable();
+        }
+    }
+
+    public void OnLoopStopping()
+    {
+        RequestShutdown(new ConnectionAbortedException("The epoll transport is shutting down."), abortive: true);
+        CloseSocket();
+    }
+
+    /// <summary>Something threw while the loop handled this connection: fail this connection only.</summary>
+    public void FailFromLoop(Exception exception)
+    {
+        EpollTransportLog.ConnectionFailed(_loop.Logger, ConnectionId, exception);
+        RequestShutdown(new ConnectionAbortedException("The epoll transport failed while handling the connection.", exception), abortive: true);
+        CloseSocket();
+    }
+
+    /// <summary>
+    /// Closes the connection: with a reason, abortively (RST) unless Kestrel's FinOnError switch is set;
+    /// without one, gracefully (FIN). Thread-safe, idempotent and non-blocking; the first shutdown wins.
+    /// </summary>
+    public override void Abort(ConnectionAbortedException abortReason)
+    {
+        ConnectionAbortedException? reason = abortReason;
+        bool won = RequestShutdown(reason ?? new ConnectionAbortedException(GracefulShutdownMessage),
+            abortive: reason is not null && !_loop.Settings.FinOnError);
+
+        // Stops the send pump even if it is waiting for the application: buffered output is dropped.
+        _output.CancelPendingRead();
+        if (won)
+        {
+            _loop.Scheduler.Schedule(s_closeRequested, this);
+        }
+    }
+
+    void IConnectionLifetimeFeature.Abort()
+        => Abort(new ConnectionAbortedException("The connection was aborted by the application via IConnectionLifetimeFeature.Abort()."));
+
+    /// <summary>
+    /// Completes the original pipe ends (middleware may have replaced <see cref="Transport"/>), then waits
+    /// until the socket is closed and <c>ConnectionClosed</c> has fired.
+    /// </summary>
+    public override async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _originalTransport.Input.Complete();
+            _originalTransport.Output.Complete();
+        }
+        await _closedAndNotified.Task.ConfigureAwait(false);
+    }
+
+    /// <summary>Records why the connection ends; only the first caller's reason and close kind count.</summary>
+    private bool RequestShutdown(Exception reason, bool abortive)
+    {
+        if (Interlocked.CompareExchange(ref _shutdownReason, reason, null) is not null)
+        {
+            return false;
+        }
+        _abortive = abortive;
+        return true;
+    }
+
+    private void OnCloseRequested() => CloseSocket();
+
+    /// <summary>Closes the fd and completes the transport's pipe ends. Loop thread; idempotent.</summary>
+    private void CloseSocket()
+    {
+        if (_closed)
+        {
+            return;
+        }
+        _closed = true;
+        Exception? reason = _shutdownReason;
+
+        try
+        {
+            if (_abortive)
+            {
+                EpollTransportLog.ConnectionWriteRst(_loop.Logger, ConnectionId, reason?.Message ?? GracefulShutdownMessage);
+                _fd.SetLingerZero();
+            }
+            else
+            {
+                EpollTransportLog.ConnectionWriteFin(_loop.Logger, ConnectionId, reason?.Message ?? GracefulShutdownMessage);
+                _fd.Shutdown(SHUT_RDWR);
+            }
+        }
+        finally
+        {
+            _loop.Unregister(this, _fd.Value);
+            _fd.Close();
+            _fd = SocketFd.Invalid;
+            _loop.Counters.ConnectionsCurrent--;
+        }
+
+        CompleteInputOnClose(reason);
+        CompleteOutputOnClose();
+        FireConnectionClosed();
+        CloseStepDone();
+    }
+
+    private void FireConnectionClosed()
+    {
+        // Never inline: ConnectionClosed callbacks run application code, which must not run under loop state.
+        if (Interlocked.Exchange(ref _connectionClosedFired, 1) == 0)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(s_notifyConnectionClosed, this);
+        }
+    }
+
+    private void NotifyConnectionClosed()
+    {
+        try
+        {
+            _connectionClosedSource.Cancel();
+        }
+        catch (Exception ex)
+        {
+            EpollTransportLog.ConnectionError(_loop.Logger, ConnectionId, ex);
+        }
+        finally
+        {
+            CloseStepDone();
+        }
+    }
+
+    private void CloseStepDone()
+    {
+        if (Interlocked.Decrement(ref _closeStepsLeft) == 0)
+        {
+            _closedAndNotified.TrySetResult();
+        }
+    }
+}

@@ -1,0 +1,55 @@
+using Microsoft.Extensions.Logging;
+
+namespace EpollTransport.Diagnostics;
+
+/// <summary>
+/// The transport's log events. Ids 4–19 mirror the Sockets transport's events of the same name, so
+/// tooling and tests written against Sockets find their counterparts here. A client reset is never
+/// logged above Debug.
+/// </summary>
+internal static partial class EpollTransportLog
+{
+    public const string Category = "EpollTransport";
+
+    [LoggerMessage(4, LogLevel.Debug, @"Connection id ""{ConnectionId}"" paused.", EventName = "ConnectionPause")]
+    public static partial void ConnectionPause(ILogger logger, string connectionId);
+
+    [LoggerMessage(5, LogLevel.Debug, @"Connection id ""{ConnectionId}"" resumed.", EventName = "ConnectionResume")]
+    public static partial void ConnectionResume(ILogger logger, string connectionId);
+
+    [LoggerMessage(6, LogLevel.Debug, @"Connection id ""{ConnectionId}"" received FIN.", EventName = "ConnectionReadFin")]
+    public static partial void ConnectionReadFin(ILogger logger, string connectionId);
+
+    [LoggerMessage(7, LogLevel.Debug, @"Connection id ""{ConnectionId}"" sending FIN because: ""{Reason}""", EventName = "ConnectionWriteFin")]
+    public static partial void ConnectionWriteFin(ILogger logger, string connectionId, string reason);
+
+    [LoggerMessage(8, LogLevel.Debug, @"Connection id ""{ConnectionId}"" sending RST because: ""{Reason}""", EventName = "ConnectionWriteRst")]
+    public static partial void ConnectionWriteRst(ILogger logger, string connectionId, string reason);
+
+    [LoggerMessage(14, LogLevel.Debug, @"Connection id ""{ConnectionId}"" communication error.", EventName = "ConnectionError")]
+    public static partial void ConnectionError(ILogger logger, string connectionId, Exception exception);
+
+    [LoggerMessage(19, LogLevel.Debug, @"Connection id ""{ConnectionId}"" reset.", EventName = "ConnectionReset")]
+    public static partial void ConnectionReset(ILogger logger, string connectionId);
+
+    [LoggerMessage(30, LogLevel.Debug, "Epoll loop {LoopIndex} started.", EventName = "LoopStarted")]
+    public static partial void LoopStarted(ILogger logger, int loopIndex);
+
+    [LoggerMessage(31, LogLevel.Debug, "Epoll loop {LoopIndex} stopped; {ConnectionCount} connection(s) were still open and have been aborted.", EventName = "LoopStopped")]
+    public static partial void LoopStopped(ILogger logger, int loopIndex, int connectionCount);
+
+    [LoggerMessage(32, LogLevel.Warning, "Accepting on {EndPoint} failed with {Errno}; pausing accepts on this loop for {DelayMilliseconds} ms.", EventName = "AcceptFailed")]
+    public static partial void AcceptFailed(ILogger logger, string endPoint, string errno, int delayMilliseconds);
+
+    [LoggerMessage(33, LogLevel.Debug, "A pending connection on {EndPoint} was dropped before it could be accepted ({Errno}).", EventName = "AcceptRetried")]
+    public static partial void AcceptRetried(ILogger logger, string endPoint, string errno);
+
+    [LoggerMessage(34, LogLevel.Error, "Unexpected error on epoll loop {LoopIndex}; the affected connection was aborted and the loop keeps running.", EventName = "LoopError")]
+    public static partial void LoopError(ILogger logger, int loopIndex, Exception exception);
+
+    [LoggerMessage(35, LogLevel.Error, @"Connection id ""{ConnectionId}"" failed unexpectedly and was aborted.", EventName = "ConnectionFailed")]
+    public static partial void ConnectionFailed(ILogger logger, string connectionId, Exception exception);
+
+    [LoggerMessage(36, LogLevel.Information, "The epoll transport runs only on Linux; Kestrel keeps its Sockets transport on {OperatingSystem}.", EventName = "UnsupportedPlatform")]
+    public static partial void UnsupportedPlatform(ILogger logger, string operatingSystem);
+}

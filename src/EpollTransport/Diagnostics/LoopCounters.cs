@@ -1,0 +1,27 @@
+namespace EpollTransport.Diagnostics;
+
+/// <summary>
+/// Per-loop counters. Only the loop thread writes them (plain increments, no atomics on the I/O path);
+/// metric observers read them from other threads, where a slightly stale value is fine.
+/// </summary>
+internal sealed class LoopCounters
+{
+    public long ConnectionsAccepted;
+    public long ConnectionsCurrent;
+    public long BytesReceived;
+    public long BytesSent;
+    public long Reads;
+    public long Writes;
+    public long Wakeups;
+    public long WorkItems;
+
+    public LoopCountersSnapshot Snapshot(int loopIndex) => new(
+        loopIndex,
+        Volatile.Read(ref ConnectionsCurrent),
+        Volatile.Read(ref ConnectionsAccepted),
+        Volatile.Read(ref BytesReceived),
+        Volatile.Read(ref BytesSent),
+        Volatile.Read(ref Reads),
+        Volatile.Read(ref Writes),
+        Volatile.Read(ref Wakeups));
+}

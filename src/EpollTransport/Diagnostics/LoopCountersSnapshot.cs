@@ -1,0 +1,20 @@
+namespace EpollTransport.Diagnostics;
+
+/// <summary>The counters of one epoll loop at one moment.</summary>
+/// <param name="LoopIndex">The loop's index, from 0.</param>
+/// <param name="ConnectionsCurrent">Connections the loop owns now.</param>
+/// <param name="ConnectionsAccepted">Connections accepted by the loop since it started.</param>
+/// <param name="BytesReceived">Bytes read from sockets.</param>
+/// <param name="BytesSent">Bytes written to sockets.</param>
+/// <param name="Reads">Read system calls.</param>
+/// <param name="Writes">Write system calls.</param>
+/// <param name="Wakeups">Times epoll_wait returned.</param>
+public readonly record struct LoopCountersSnapshot(
+    int LoopIndex,
+    long ConnectionsCurrent,
+    long ConnectionsAccepted,
+    long BytesReceived,
+    long BytesSent,
+    long Reads,
+    long Writes,
+    long Wakeups);

@@ -1,0 +1,17 @@
+using Microsoft.Win32.SafeHandles;
+
+namespace EpollTransport.Interop;
+
+/// <summary>Owns a long-lived descriptor (epoll instance, eventfd, listening socket) and closes it once.</summary>
+internal sealed class SafeFdHandle : SafeHandleZeroOrMinusOneIsInvalid
+{
+    public SafeFdHandle(int fd, bool ownsHandle = true) : base(ownsHandle)
+    {
+        SetHandle(fd);
+    }
+
+    /// <summary>The descriptor number, for calls made while the owner guarantees it stays open.</summary>
+    public int Fd => (int)handle;
+
+    protected override bool ReleaseHandle() => Libc.close((int)handle) == 0;
+}

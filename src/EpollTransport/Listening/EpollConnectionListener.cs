@@ -1,0 +1,217 @@
+using System.Net;
+using System.Threading.Channels;
+using EpollTransport.Connections;
+using EpollTransport.Diagnostics;
+using EpollTransport.Interop;
+using EpollTransport.Loops;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+
+namespace EpollTransport.Listening;
+
+/// <summary>
+/// Kestrel's view of one endpoint. Loops accept and start connections themselves and queue them here;
+/// <see cref="AcceptAsync"/> only hands them over.
+/// </summary>
+internal sealed class EpollConnectionListener : IConnectionListener
+{
+    private static readonly TimeSpan s_warningInterval = TimeSpan.FromSeconds(10);
+
+    private readonly ListenSocket[] _sockets;
+    private readonly AcceptRegistration[] _registrations;
+    private readonly Func<ValueTask> _releaseGroup;
+    private readonly ILogger _logger;
+    private readonly Channel<EpollConnection> _accepted = Channel.CreateUnbounded<EpollConnection>(new UnboundedChannelOptions
+    {
+        SingleReader = true,
+        SingleWriter = false,
+        AllowSynchronousContinuations = false,
+    });
+    private readonly object _unbindLock = new();
+    private Task? _unbindTask;
+    private int _disposed;
+    private long _lastWarningTicks = long.MinValue;
+
+    private EpollConnectionListener(EpollLoopGroup group, ListenSocket[] sockets, Func<ValueTask> releaseGroup, ILogger logger)
+    {
+        _sockets = sockets;
+        _releaseGroup = releaseGroup;
+        _logger = logger;
+        EndPoint = sockets[0].EndPoint;
+        EpollLoop[] loops = group.Loops;
+        _registrations = new AcceptRegistration[loops.Length];
+        for (int i = 0; i < loops.Length; i++)
+        {
+            _registrations[i] = new AcceptRegistration(this, loops[i], sockets[sockets.Length == 1 ? 0 : i], shared: sockets.Length == 1 && loops.Length > 1);
+        }
+    }
+
+    public EndPoint EndPoint { get; }
+
+    public static async ValueTask<EpollConnectionListener> BindAsync(EpollLoopGroup group, EndPoint endPoint, Func<ValueTask> releaseGroup, ILogger logger)
+    {
+        ListenSocket[] sockets = CreateSockets(group, endPoint);
+        var listener = new EpollConnectionListener(group, sockets, releaseGroup, logger);
+        try
+        {
+            await Task.WhenAll(listener._registrations.Select(r => r.Loop.InvokeAsync(r.Add))).ConfigureAwait(false);
+        }
+        catch
+        {
+            await listener.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        return listener;
+    }
+
+    private static ListenSocket[] CreateSockets(EpollLoopGroup group, EndPoint endPoint)
+    {
+        TransportSettings settings = group.Settings;
+        if (endPoint is FileHandleEndPoint fileHandle)
+        {
+            return [ListenSocket.Adopt(fileHandle, settings)];
+        }
+        if (!settings.ReusePort || endPoint is not IPEndPoint || group.Loops.Length == 1)
+        {
+            return [ListenSocket.Bind(endPoint, settings, reusePort: settings.ReusePort)];
+        }
+
+        // One SO_REUSEPORT socket per loop, so the kernel spreads connections over them. The first
+        // bind settles the port; the others join that port (binding each to port 0 would give every
+        // loop a different port).
+        var sockets = new ListenSocket[group.Loops.Length];
+        try
+        {
+            sockets[0] = ListenSocket.Bind(endPoint, settings, reusePort: true);
+            var first = (IPEndPoint)sockets[0].EndPoint;
+            var samePort = new IPEndPoint(((IPEndPoint)endPoint).Address, first.Port);
+            for (int i = 1; i < sockets.Length; i++)
+            {
+                sockets[i] = ListenSocket.Bind(samePort, settings, reusePort: true);
+            }
+            return sockets;
+        }
+        catch
+        {
+            foreach (ListenSocket? socket in sockets)
+            {
+                socket?.Dispose();
+            }
+            throw;
+        }
+    }
+
+    /// <summary>A loop accepted a connection. Loop thread.</summary>
+    public void OnAccepted(EpollLoop loop, SocketFd fd, EndPoint? local, EndPoint? remote)
+    {
+        var connection = new EpollConnection(loop, fd, local, remote);
+        Errno errno = loop.Register(connection, fd.Value, EpollConnection.EpollEvents);
+        if (errno != Errno.None)
+        {
+            fd.Close();
+            ReportAcceptFailure(EndPoint, errno, TimeSpan.Zero);
+            return;
+        }
+        loop.Counters.ConnectionsAccepted++;
+        loop.Counters.ConnectionsCurrent++;
+        connection.Start();
+
+        if (!_accepted.Writer.TryWrite(connection))
+        {
+            // Unbound while this one was being accepted: nobody will ever serve it.
+            _ = DiscardAsync(connection);
+        }
+    }
+
+    public void ReportAcceptFailure(EndPoint endPoint, Errno errno, TimeSpan pause)
+    {
+        // At most one warning per interval, however many loops and retries fail.
+        long now = Environment.TickCount64;
+        long last = Interlocked.Read(ref _lastWarningTicks);
+        if (now - last >= (long)s_warningInterval.TotalMilliseconds && Interlocked.CompareExchange(ref _lastWarningTicks, now, last) == last)
+        {
+            EpollTransportLog.AcceptFailed(_logger, endPoint.ToString()!, errno.Name, (int)pause.TotalMilliseconds);
+        }
+    }
+
+    public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
+    {
+        ChannelReader<EpollConnection> reader = _accepted.Reader;
+        try
+        {
+            while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                if (reader.TryRead(out EpollConnection? connection))
+                {
+                    return connection;
+                }
+            }
+        }
+        catch (ChannelClosedException)
+        {
+        }
+        return null;
+    }
+
+    public ValueTask UnbindAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_unbindLock)
+        {
+            _unbindTask ??= UnbindCoreAsync();
+        }
+        return new ValueTask(_unbindTask);
+    }
+
+    private async Task UnbindCoreAsync()
+    {
+        try
+        {
+            // Every loop drops the listening fd from its epoll before the fd is closed, so no loop is
+            // ever inside accept4 on a closed (or reused) descriptor.
+            await Task.WhenAll(_registrations.Select(r => r.Loop.InvokeAsync(r.Remove))).ConfigureAwait(false);
+        }
+        finally
+        {
+            foreach (ListenSocket socket in _sockets)
+            {
+                socket.Dispose();
+            }
+            // A pending AcceptAsync now returns null.
+            _accepted.Writer.TryComplete();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+        try
+        {
+            await UnbindAsync().ConfigureAwait(false);
+            while (_accepted.Reader.TryRead(out EpollConnection? connection))
+            {
+                connection.Abort(new ConnectionAbortedException("The listener was disposed before the connection was accepted."));
+                await connection.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            await _releaseGroup().ConfigureAwait(false);
+        }
+    }
+
+    private static async Task DiscardAsync(EpollConnection connection)
+    {
+        try
+        {
+            connection.Abort(new ConnectionAbortedException("The listener stopped before the connection was accepted."));
+            await connection.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // Nothing is waiting for this connection; its resources are released by the close itself.
+        }
+    }
+}

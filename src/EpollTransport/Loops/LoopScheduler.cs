@@ -1,0 +1,69 @@
+using System.Collections.Concurrent;
+using System.IO.Pipelines;
+
+namespace EpollTransport.Loops;
+
+/// <summary>
+/// The IOQueue of one epoll loop: a <see cref="PipeScheduler"/> whose work runs on the loop thread, in
+/// FIFO order, between epoll_wait calls. Pipe continuations of the transport side (output ready to
+/// send, input unpaused) and cross-thread requests (abort) all arrive here, so every touch of a
+/// connection's fd happens on its loop thread.
+/// </summary>
+internal sealed class LoopScheduler : PipeScheduler
+{
+    private readonly ConcurrentQueue<Work> _queue = new();
+    private readonly EpollLoop _loop;
+    private volatile bool _exited;
+
+    public LoopScheduler(EpollLoop loop) => _loop = loop;
+
+    public bool IsEmpty => _queue.IsEmpty;
+
+    public override void Schedule(Action<object?> action, object? state)
+    {
+        _queue.Enqueue(new Work(action, state));
+
+        // Dekker-style hand-off with MarkExited: ConcurrentQueue.Enqueue is a full fence, so either we
+        // see the loop has exited (and run the work elsewhere) or the loop's final drain sees our item.
+        if (_exited)
+        {
+            DrainToThreadPool();
+        }
+        else if (!_loop.IsOnLoopThread)
+        {
+            _loop.WakeIfSleeping();
+        }
+    }
+
+    /// <summary>Runs queued work on the loop thread; returns false if work was left for the next turn.</summary>
+    public bool RunQueued(int maxItems)
+    {
+        for (int i = 0; i < maxItems; i++)
+        {
+            if (!_queue.TryDequeue(out Work work))
+            {
+                return true;
+            }
+            _loop.RunWorkItem(work.Action, work.State);
+        }
+        return _queue.IsEmpty;
+    }
+
+    /// <summary>After the loop thread has left its loop, work still arriving (late pipe continuations) runs on the thread pool.</summary>
+    public void MarkExited()
+    {
+        _exited = true;
+        Interlocked.MemoryBarrier();
+        DrainToThreadPool();
+    }
+
+    private void DrainToThreadPool()
+    {
+        while (_queue.TryDequeue(out Work work))
+        {
+            System.Threading.ThreadPool.UnsafeQueueUserWorkItem(work.Action, work.State, preferLocal: false);
+        }
+    }
+
+    private readonly record struct Work(Action<object?> Action, object? State);
+}
