@@ -49,22 +49,22 @@ internal sealed class RegistrationTable
     public void Remove(ILoopRegistration registration)
     {
         ulong token = registration.Token;
-        int slot = (int)(uint)token;
-        if (token == 0 || slot >= _used || !ReferenceEquals(_items[slot], registration))
+        uint slot = (uint)token;
+        if (token == 0 || slot >= (uint)_used || !ReferenceEquals(_items[slot], registration))
         {
             return;
         }
         _items[slot] = null;
         _generations[slot]++;
-        _free[_freeCount++] = slot;
+        _free[_freeCount++] = (int)slot;
         registration.Token = 0;
         Count--;
     }
 
     public ILoopRegistration? Find(ulong token)
     {
-        int slot = (int)(uint)token;
-        if (slot < _used && _generations[slot] == (uint)(token >> 32))
+        uint slot = (uint)token;
+        if (slot < (uint)_used && _generations[slot] == (uint)(token >> 32))
         {
             return _items[slot];
         }
