@@ -92,6 +92,12 @@ public sealed class EpollTransportOptions
     /// </summary>
     public bool ReusePort { get; set; }
 
+    /// <summary>
+    /// Tests only: runs on the loop thread before a connection handles readiness, so a test can make
+    /// that handling throw and check that only this connection fails.
+    /// </summary>
+    internal Action<Microsoft.AspNetCore.Connections.ConnectionContext>? ConnectionEventsTestHook { get; set; }
+
     private static long? ValidateBufferSize(long? value, string name)
     {
         if (value is < 0)

@@ -21,6 +21,7 @@ internal sealed class TransportSettings
         Backlog = options.Backlog;
         NoDelay = options.NoDelay;
         ReusePort = options.ReusePort;
+        ConnectionEventsTestHook = options.ConnectionEventsTestHook;
         FinOnError = AppContext.TryGetSwitch(FinOnErrorSwitch, out bool finOnError) && finOnError;
     }
 
@@ -40,5 +41,7 @@ internal sealed class TransportSettings
 
     public bool ReusePort { get; }
 
-    public bool FinOnError { get; set; }
+    public bool FinOnError { get; }
+
+    public Action<Microsoft.AspNetCore.Connections.ConnectionContext>? ConnectionEventsTestHook { get; }
 }

@@ -104,6 +104,7 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
         {
             return;
         }
+        _loop.Settings.ConnectionEventsTestHook?.Invoke(this);
         if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0)
         {
             OnWritable();
