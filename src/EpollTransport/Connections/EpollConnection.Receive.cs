@@ -19,6 +19,12 @@ internal sealed partial class EpollConnection
     private bool _flushPending;
     private bool _readQueued;
 
+    /// <summary>
+    /// The peer's FIN (or an error) has been reported. From then on a short read no longer proves the
+    /// socket drained: the end of stream may sit behind the data with no further edge to announce it.
+    /// </summary>
+    private bool _peerClosedSeen;
+
     /// <summary>Called by the loop for a connection that used up its read budget last turn.</summary>
     public void ContinueReading()
     {
@@ -63,9 +69,9 @@ internal sealed partial class EpollConnection
                 }
                 total += received;
 
-                if (received < memory.Length + spill.Length)
+                if (received < memory.Length + spill.Length && !_peerClosedSeen)
                 {
-                    // A short read drained the socket: data arriving later raises a new edge.
+                    // A short read drained the socket: data (or a FIN) arriving later raises a new edge.
                     break;
                 }
                 if (total >= budget)

@@ -105,6 +105,11 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
             return;
         }
         _loop.Settings.ConnectionEventsTestHook?.Invoke(this);
+        if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0)
+        {
+            // Sticky: the edge for the FIN (or error) may be consumed while reading is paused.
+            _peerClosedSeen = true;
+        }
         if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0)
         {
             OnWritable();
