@@ -342,4 +342,156 @@ public class Http1Tests
         await server.StopAsync().WaitAsync(Timeout);
         await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
     }
+    [Theory]
+    [MemberData(nameof(Transports.All), MemberType = typeof(Transports))]
+    public async Task StreamedResponseFlushesReachTheClientBeforeTheResponseEnds(string transport)
+    {
+        // Each chunk is written only after the client has acknowledged the previous one, so any flush
+        // the transport held back (instead of sending) would deadlock and time out.
+        const int rounds = 30;
+        var acks = Enumerable.Range(0, rounds).Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
+        await using var server = await TestServer.StartAsync(transport, app =>
+            app.MapGet("/stream", async (HttpContext context) =>
+            {
+                for (int i = 0; i < rounds; i++)
+                {
+                    await context.Response.WriteAsync($"chunk {i:D3}\n", context.RequestAborted);
+                    await context.Response.Body.FlushAsync(context.RequestAborted);
+                    await acks[i].Task.WaitAsync(Timeout, context.RequestAborted);
+                }
+            }));
+
+        using (var client = server.CreateClient())
+        {
+            using HttpResponseMessage response = await client.GetAsync("/stream", HttpCompletionOption.ResponseHeadersRead).WaitAsync(Timeout);
+            await using Stream stream = await response.Content.ReadAsStreamAsync();
+            byte[] buffer = new byte[64];
+            for (int i = 0; i < rounds; i++)
+            {
+                string expected = $"chunk {i:D3}\n";
+                int have = 0;
+                while (have < expected.Length)
+                {
+                    int n = await stream.ReadAsync(buffer.AsMemory(have, expected.Length - have)).AsTask().WaitAsync(Timeout);
+                    Assert.NotEqual(0, n);
+                    have += n;
+                }
+                Assert.Equal(expected, Encoding.ASCII.GetString(buffer, 0, have));
+                acks[i].SetResult();
+            }
+            Assert.Equal(0, await stream.ReadAsync(buffer).AsTask().WaitAsync(Timeout));
+        }
+
+        await server.StopAsync().WaitAsync(Timeout);
+        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports.All), MemberType = typeof(Transports))]
+    public async Task ExpectContinueUploadIsAnsweredWith100ThenTheResult(string transport)
+    {
+        await using var server = await TestServer.StartAsync(transport, MapBodyEndpoints);
+
+        using (var connection = await RawHttpConnection.ConnectAsync(server.EndPoint))
+        {
+            byte[] body = DeterministicData.Create(17, 200_000);
+            await connection.SendAsync($"POST /hash HTTP/1.1\r\nHost: localhost\r\nContent-Length: {body.Length}\r\nExpect: 100-continue\r\n\r\n");
+            // The body is sent only once the server asks for it.
+            RawHttpResponse interim = await connection.ReadResponseAsync().WaitAsync(Timeout);
+            Assert.Equal(100, interim.StatusCode);
+            await connection.SendAsync(body);
+            RawHttpResponse final = await connection.ReadResponseAsync().WaitAsync(Timeout);
+            Assert.Equal(200, final.StatusCode);
+            Assert.Equal($"{Convert.ToHexStringLower(SHA256.HashData(body))} {body.Length} -", final.BodyText);
+        }
+
+        using (var client = server.CreateClient())
+        {
+            client.DefaultRequestHeaders.ExpectContinue = true;
+            using var content = new DeterministicContent(18, 1_000_000, writeSize: 65536, knownLength: true);
+            using HttpResponseMessage response = await client.PostAsync("/hash", content).WaitAsync(Timeout);
+            Assert.Equal($"{DeterministicData.Sha256Hex(18, 1_000_000)} 1000000 -", await response.Content.ReadAsStringAsync());
+        }
+
+        await server.StopAsync().WaitAsync(Timeout);
+        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports.All), MemberType = typeof(Transports))]
+    public async Task PipelinedRequestsWithLargeResponsesAreAnsweredInOrder(string transport)
+    {
+        // 40 pipelined requests whose 64 KiB responses far exceed the write buffer, so the server must
+        // wait for the client to drain while more requests sit unread in the connection.
+        await using var server = await TestServer.StartAsync(transport, MapBodyEndpoints);
+        const int count = 40;
+        const int length = 64 * 1024 + 1;
+        var requests = new StringBuilder();
+        for (int i = 0; i < count; i++)
+        {
+            requests.Append(CultureInfo.InvariantCulture, $"GET /download?seed={i}&length={length}&chunk=8000&known={(i % 2 == 0 ? 1 : 0)} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        }
+
+        using (var connection = await RawHttpConnection.ConnectAsync(server.EndPoint))
+        {
+            await connection.SendAsync(requests.ToString());
+            for (int i = 0; i < count; i++)
+            {
+                RawHttpResponse response = await connection.ReadResponseAsync().WaitAsync(Timeout);
+                Assert.Equal(200, response.StatusCode);
+                Assert.Equal(i % 2 != 0, response.WasChunked);
+                Assert.Equal(DeterministicData.Create((ulong)i, length), response.Body);
+            }
+        }
+
+        await server.StopAsync().WaitAsync(Timeout);
+        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports.All), MemberType = typeof(Transports))]
+    public async Task InlineSchedulingServesPipelinedAndLargeBodies(string transport)
+    {
+        // The epoll transport's UnsafePreferInlineScheduling runs Kestrel on the loop thread; Sockets
+        // runs with its defaults as the reference.
+        await using var server = await TestServer.StartAsync(transport, MapBodyEndpoints, new TestServerOptions
+        {
+            ConfigureEpoll = o => o.UnsafePreferInlineScheduling = true,
+        });
+
+        using (var connection = await RawHttpConnection.ConnectAsync(server.EndPoint))
+        {
+            var requests = new StringBuilder();
+            for (int i = 0; i < 50; i++)
+            {
+                requests.Append(CultureInfo.InvariantCulture, $"GET /download?seed={i + 1}&length={i * 100}&chunk=333&known=1 HTTP/1.1\r\nHost: localhost\r\n\r\n");
+            }
+            await connection.SendAsync(requests.ToString());
+            for (int i = 0; i < 50; i++)
+            {
+                RawHttpResponse response = await connection.ReadResponseAsync().WaitAsync(Timeout);
+                Assert.Equal(DeterministicData.Create((ulong)i + 1, i * 100), response.Body);
+            }
+        }
+
+        const int length = 4 * 1024 * 1024;
+        using (var client = server.CreateClient())
+        {
+            using (var content = new DeterministicContent(61, length, writeSize: 30_000, knownLength: false))
+            using (HttpResponseMessage response = await client.PostAsync("/hash", content).WaitAsync(Timeout))
+            {
+                Assert.Equal($"{DeterministicData.Sha256Hex(61, length)} {length} chunked", await response.Content.ReadAsStringAsync());
+            }
+            using (HttpResponseMessage response = await client.GetAsync($"/download?seed=62&length={length}&chunk=20000&known=1", HttpCompletionOption.ResponseHeadersRead).WaitAsync(Timeout))
+            {
+                await using Stream stream = await response.Content.ReadAsStreamAsync();
+                (string hex, long received) = await HashHelpers.Sha256Async(stream).WaitAsync(Timeout);
+                Assert.Equal(length, received);
+                Assert.Equal(DeterministicData.Sha256Hex(62, length), hex);
+            }
+        }
+
+        await server.StopAsync().WaitAsync(Timeout);
+        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+    }
 }

@@ -1,4 +1,6 @@
+using System.IO.Pipelines;
 using System.Net;
+using System.Text;
 using EpollTransport.Tests.Helpers;
 using EpollTransport.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
@@ -174,6 +176,84 @@ public class Http2Tests
         using (HttpClient client = CreateH2Client(server))
         {
             Assert.Equal("hi", await client.GetStringAsync("/").WaitAsync(Timeout));
+        }
+
+        await server.StopAsync().WaitAsync(Timeout);
+        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+    }
+    /// <summary>Request content that writes message i only after the caller has seen the echo of message i - 1.</summary>
+    private sealed class PingPongContent(int rounds, Func<int, Task> waitForEcho) : HttpContent
+    {
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
+        {
+            for (int i = 0; i < rounds; i++)
+            {
+                await stream.WriteAsync(Encoding.ASCII.GetBytes($"ping {i:D3}\n"));
+                await stream.FlushAsync();
+                await waitForEcho(i);
+            }
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports.All), MemberType = typeof(Transports))]
+    public async Task FullDuplexStreamPingPongsWithinOneRequest(string transport)
+    {
+        await using var server = await TestServer.StartAsync(transport, app =>
+            app.MapPost("/duplex", async (HttpContext context) =>
+            {
+                await context.Response.StartAsync(context.RequestAborted);
+                await context.Response.BodyWriter.FlushAsync(context.RequestAborted);
+                // Echo whatever arrives as soon as it arrives.
+                while (true)
+                {
+                    ReadResult result = await context.Request.BodyReader.ReadAsync(context.RequestAborted);
+                    foreach (ReadOnlyMemory<byte> segment in result.Buffer)
+                    {
+                        await context.Response.BodyWriter.WriteAsync(segment, context.RequestAborted);
+                    }
+                    context.Request.BodyReader.AdvanceTo(result.Buffer.End);
+                    if (result.IsCompleted)
+                    {
+                        break;
+                    }
+                }
+            }), Http2Only());
+
+        const int rounds = 30;
+        var echoed = Enumerable.Range(0, rounds).Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
+        using (HttpClient client = CreateH2Client(server))
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/duplex")
+            {
+                Version = HttpVersion.Version20,
+                VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+                Content = new PingPongContent(rounds, i => echoed[i].Task.WaitAsync(Timeout)),
+            };
+            using HttpResponseMessage response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(Timeout);
+            Assert.Equal(HttpVersion.Version20, response.Version);
+            await using Stream stream = await response.Content.ReadAsStreamAsync();
+            byte[] buffer = new byte[64];
+            for (int i = 0; i < rounds; i++)
+            {
+                string expected = $"ping {i:D3}\n";
+                int have = 0;
+                while (have < expected.Length)
+                {
+                    int n = await stream.ReadAsync(buffer.AsMemory(have, expected.Length - have)).AsTask().WaitAsync(Timeout);
+                    Assert.NotEqual(0, n);
+                    have += n;
+                }
+                Assert.Equal(expected, Encoding.ASCII.GetString(buffer, 0, have));
+                echoed[i].SetResult();
+            }
+            Assert.Equal(0, await stream.ReadAsync(buffer).AsTask().WaitAsync(Timeout));
         }
 
         await server.StopAsync().WaitAsync(Timeout);

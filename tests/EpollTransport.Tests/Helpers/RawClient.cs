@@ -6,7 +6,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-namespace EpollTransport.Tests.Helpers;
+namespace EpollTransport.Tests.Helpers.RawSockets;
 
 /// <summary>
 /// Small raw-socket helpers for conformance tests: connect, send, read to EOF, read one HTTP/1.1
@@ -113,80 +113,129 @@ public static class RawClient
     }
 
     /// <summary>
-    /// Reads exactly one HTTP/1.1 response with a Content-Length body (no chunked decoding) and
-    /// returns the status code, the header block and the body.
+    /// Reads exactly one HTTP/1.1 response (Content-Length or chunked body) and returns the status
+    /// code, the headers and the body. Bytes beyond the response fail the read.
     /// </summary>
-    public static async Task<HttpResponse> ReadHttpResponseAsync(Socket socket, TimeSpan? timeout = null)
+    public static async Task<RawResponse> ReadHttpResponseAsync(Socket socket, TimeSpan? timeout = null)
     {
-        using var cts = new CancellationTokenSource(timeout ?? DefaultTimeout);
-        var received = new List<byte>();
-        byte[] buffer = new byte[16 * 1024];
-        int headerEnd = -1;
-        while (headerEnd < 0)
-        {
-            int read = await ReceiveOrTimeoutAsync(socket, buffer, cts, received.Count);
-            if (read == 0)
-            {
-                throw new IOException($"EOF before the end of the response headers; got: {Encoding.ASCII.GetString(received.ToArray())}");
-            }
-            received.AddRange(buffer.AsSpan(0, read));
-            headerEnd = IndexOfHeaderEnd(received);
-        }
-
-        string head = Encoding.ASCII.GetString(received.GetRange(0, headerEnd).ToArray());
-        string[] lines = head.Split("\r\n");
-        int status = int.Parse(lines[0].Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+        var reader = new BufferedReader(socket, timeout ?? DefaultTimeout);
+        string statusLine = await reader.ReadLineAsync();
+        int status = int.Parse(statusLine.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
         var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        foreach (string line in lines.Skip(1))
+        while (await reader.ReadLineAsync() is { Length: > 0 } line)
         {
             int colon = line.IndexOf(':');
             headers[line[..colon].Trim()] = line[(colon + 1)..].Trim();
         }
-        long length = headers.TryGetValue("Content-Length", out string? value) ? long.Parse(value, System.Globalization.CultureInfo.InvariantCulture) : 0;
+
         var body = new MemoryStream();
-        body.Write(received.ToArray(), headerEnd + 4, received.Count - headerEnd - 4);
-        while (body.Length < length)
+        if (headers.TryGetValue("Transfer-Encoding", out string? encoding) && encoding.Contains("chunked", StringComparison.OrdinalIgnoreCase))
         {
-            int read = await ReceiveOrTimeoutAsync(socket, buffer, cts, (int)body.Length);
+            while (true)
+            {
+                string sizeLine = await reader.ReadLineAsync();
+                int size = int.Parse(sizeLine.Split(';')[0].Trim(), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
+                if (size == 0)
+                {
+                    while ((await reader.ReadLineAsync()).Length > 0)
+                    {
+                    }
+                    break;
+                }
+                body.Write(await reader.ReadExactlyAsync(size));
+                if ((await reader.ReadLineAsync()).Length != 0)
+                {
+                    throw new IOException("Malformed chunk terminator.");
+                }
+            }
+        }
+        else if (headers.TryGetValue("Content-Length", out string? value))
+        {
+            body.Write(await reader.ReadExactlyAsync(int.Parse(value, System.Globalization.CultureInfo.InvariantCulture)));
+        }
+        if (reader.Buffered > 0)
+        {
+            throw new IOException($"Received {reader.Buffered} byte(s) beyond the response.");
+        }
+        return new RawResponse(status, headers, body.ToArray());
+    }
+
+    /// <summary>Reads lines and exact counts from a socket, keeping what it over-reads for the next call.</summary>
+    private sealed class BufferedReader(Socket socket, TimeSpan timeout)
+    {
+        private readonly CancellationTokenSource _cts = new(timeout);
+        private readonly byte[] _buffer = new byte[64 * 1024];
+        private int _start;
+        private int _end;
+        private long _total;
+
+        public int Buffered => _end - _start;
+
+        private async Task FillAsync()
+        {
+            if (_start == _end)
+            {
+                _start = _end = 0;
+            }
+            else if (_end == _buffer.Length)
+            {
+                Buffer.BlockCopy(_buffer, _start, _buffer, 0, _end - _start);
+                _end -= _start;
+                _start = 0;
+            }
+            int read;
+            try
+            {
+                read = await socket.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, _cts.Token);
+            }
+            catch (OperationCanceledException) when (_cts.IsCancellationRequested)
+            {
+                throw new TimeoutException($"Timed out reading an HTTP response after {_total} byte(s).");
+            }
             if (read == 0)
             {
-                throw new IOException($"EOF after {body.Length} of {length} body bytes.");
+                throw new IOException($"EOF in the middle of an HTTP response after {_total} byte(s).");
             }
-            body.Write(buffer, 0, read);
+            _end += read;
+            _total += read;
         }
-        if (body.Length > length)
-        {
-            throw new IOException($"Received {body.Length - length} byte(s) beyond the response body.");
-        }
-        return new HttpResponse(status, headers, body.ToArray());
-    }
 
-    private static async Task<int> ReceiveOrTimeoutAsync(Socket socket, byte[] buffer, CancellationTokenSource cts, int soFar)
-    {
-        try
+        public async Task<string> ReadLineAsync()
         {
-            return await socket.ReceiveAsync(buffer, SocketFlags.None, cts.Token);
-        }
-        catch (OperationCanceledException) when (cts.IsCancellationRequested)
-        {
-            throw new TimeoutException($"Timed out reading an HTTP response after {soFar} byte(s).");
-        }
-    }
-
-    private static int IndexOfHeaderEnd(List<byte> data)
-    {
-        for (int i = 3; i < data.Count; i++)
-        {
-            if (data[i - 3] == '\r' && data[i - 2] == '\n' && data[i - 1] == '\r' && data[i] == '\n')
+            while (true)
             {
-                return i - 3;
+                int newline = Array.IndexOf(_buffer, (byte)'\n', _start, _end - _start);
+                if (newline >= 0)
+                {
+                    string line = Encoding.ASCII.GetString(_buffer, _start, newline - _start).TrimEnd('\r');
+                    _start = newline + 1;
+                    return line;
+                }
+                await FillAsync();
             }
         }
-        return -1;
+
+        public async Task<byte[]> ReadExactlyAsync(int count)
+        {
+            byte[] result = new byte[count];
+            int filled = 0;
+            while (filled < count)
+            {
+                if (_start == _end)
+                {
+                    await FillAsync();
+                }
+                int take = Math.Min(count - filled, _end - _start);
+                Buffer.BlockCopy(_buffer, _start, result, filled, take);
+                _start += take;
+                filled += take;
+            }
+            return result;
+        }
     }
 
     /// <summary>Sends "GET {path}" and reads the one response.</summary>
-    public static async Task<HttpResponse> GetAsync(Socket socket, string path = "/", bool close = false)
+    public static async Task<RawResponse> GetAsync(Socket socket, string path = "/", bool close = false)
     {
         await SendAsync(socket, $"GET {path} HTTP/1.1\r\nHost: test\r\n{(close ? "Connection: close\r\n" : "")}\r\n");
         return await ReadHttpResponseAsync(socket);
@@ -203,6 +252,36 @@ public static class RawClient
                 throw new TimeoutException($"Condition not met within {timeout}: {describe()}");
             }
             await Task.Delay(10);
+        }
+    }
+
+    /// <summary>
+    /// Waits until <paramref name="progress"/> has not moved for <paramref name="quiet"/> while
+    /// <paramref name="blocked"/> holds (e.g. a send or flush is pending); returns the stalled value.
+    /// Throws when that does not happen before <paramref name="timeout"/>.
+    /// </summary>
+    public static async Task<long> WaitForStallAsync(Func<long> progress, Func<bool> blocked, TimeSpan quiet, TimeSpan timeout, Func<string> describe)
+    {
+        DateTime deadline = DateTime.UtcNow + timeout;
+        long last = progress();
+        DateTime lastChange = DateTime.UtcNow;
+        while (true)
+        {
+            await Task.Delay(10);
+            long now = progress();
+            if (now != last || !blocked())
+            {
+                last = now;
+                lastChange = DateTime.UtcNow;
+            }
+            else if (DateTime.UtcNow - lastChange >= quiet)
+            {
+                return now;
+            }
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"No stall within {timeout}: {describe()}");
+            }
         }
     }
 
@@ -245,7 +324,7 @@ public static class RawClient
     }
 }
 
-public sealed record HttpResponse(int StatusCode, IReadOnlyDictionary<string, string> Headers, byte[] Body)
+public sealed record RawResponse(int StatusCode, IReadOnlyDictionary<string, string> Headers, byte[] Body)
 {
     public string BodyText => Encoding.UTF8.GetString(Body);
 }
