@@ -2,7 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
-using EpollTransport.Tests.Helpers;
+using EpollTransport.Tests.Helpers.RawSockets;
 using EpollTransport.Tests.Infrastructure;
 using Microsoft.AspNetCore.Connections;
 using Xunit;
