@@ -53,6 +53,9 @@ public sealed class EpollTransportFactory : IConnectionListenerFactory, IConnect
         return group is null ? [] : group.Snapshot().ToArray();
     }
 
+    /// <summary>The running loops, for tests.</summary>
+    internal EpollLoopGroup? CurrentLoopGroup => Volatile.Read(ref _group);
+
     /// <summary>
     /// True for IPv4 and IPv6 endpoints, Unix domain sockets and inherited socket handles; anything else
     /// is left to another transport (Kestrel tries the next registered factory).

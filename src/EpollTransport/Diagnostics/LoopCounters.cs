@@ -15,6 +15,9 @@ internal sealed class LoopCounters
     public long Wakeups;
     public long WorkItems;
 
+    /// <summary>Bytes the loop thread has allocated, sampled once per turn; tests use it to prove the I/O path does not allocate.</summary>
+    public long AllocatedBytes;
+
     public LoopCountersSnapshot Snapshot(int loopIndex) => new(
         loopIndex,
         Volatile.Read(ref ConnectionsCurrent),

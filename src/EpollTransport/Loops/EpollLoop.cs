@@ -239,6 +239,7 @@ internal sealed class EpollLoop
         RunReadContinuations();
         RunDueTimers();
         _workLeftOver = !Scheduler.RunQueued(MaxWorkItemsPerTurn);
+        Counters.AllocatedBytes = GC.GetAllocatedBytesForCurrentThread();
     }
 
     private int ComputeTimeout()
