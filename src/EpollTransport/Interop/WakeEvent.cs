@@ -23,14 +23,8 @@ internal sealed unsafe class WakeEvent : IDisposable
     {
         ulong one = 1;
         // EAGAIN only if the counter is about to overflow, in which case a wake-up is pending anyway.
+        // The loop registers the eventfd edge-triggered and never reads it: each write is a new edge.
         Libc.write(_handle.Fd, &one, sizeof(ulong));
-    }
-
-    /// <summary>Resets the counter so the next <see cref="Signal"/> produces a new readiness event.</summary>
-    public void Reset()
-    {
-        ulong value;
-        Libc.read(_handle.Fd, &value, sizeof(ulong));
     }
 
     public void Dispose() => _handle.Dispose();

@@ -44,7 +44,9 @@ internal sealed class EpollLoop
         Scheduler = new LoopScheduler(this);
         _epoll = new Epoll(MaxEventsPerWait);
         _wake = new WakeEvent();
-        Errno errno = _epoll.Add(_wake.Fd, EPOLLIN, WakeToken);
+        // Edge-triggered: every eventfd write is reported as a new event, so the counter never needs
+        // reading back (it would take 2^64 wake-ups to fill), which saves a syscall per wake-up.
+        Errno errno = _epoll.Add(_wake.Fd, EPOLLIN | EPOLLET, WakeToken);
         if (errno != Errno.None)
         {
             throw errno.ToSocketException("epoll_ctl(ADD eventfd)");
@@ -227,7 +229,6 @@ internal sealed class EpollLoop
             ulong token = _epoll.TokenAt(i);
             if (token == WakeToken)
             {
-                _wake.Reset();
                 continue;
             }
             if (_registrations.Find(token) is { } registration)
