@@ -12,7 +12,7 @@ namespace EpollTransport.Tests.Conformance;
 /// <summary>Raw ConnectionHandler traffic: the transport's pipes carry exactly the bytes of each socket.</summary>
 public class RawConnectionTests
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
 
     /// <summary>Echoes input to output until the input completes, then completes the output (FIN).</summary>
     private static async Task EchoAsync(ConnectionContext context)
