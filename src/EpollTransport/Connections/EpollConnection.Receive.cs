@@ -154,7 +154,7 @@ internal sealed partial class EpollConnection
         if (_receiveDone)
         {
             // CloseSocket ran while we were paused and left completing the input to us.
-            _input.Complete(_shutdownReason);
+            _input.Complete(ShutdownReason);
             return;
         }
         if (IsReaderGone(result))
@@ -174,7 +174,7 @@ internal sealed partial class EpollConnection
     private void EndReceive(Exception? error)
     {
         _receiveDone = true;
-        _input.Complete(_shutdownReason ?? error);
+        _input.Complete(ShutdownReason ?? error);
         FireConnectionClosed();
     }
 

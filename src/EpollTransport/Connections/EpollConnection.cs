@@ -38,9 +38,9 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
     private string? _connectionId;
     private IDictionary<object, object?>? _items;
 
-    // Written by whichever thread first decides the connection's fate; read by the loop when it closes.
-    private Exception? _shutdownReason;
-    private volatile bool _abortive;
+    // Set once, by whichever thread first decides the connection's fate; the reason and the kind of
+    // close travel together so the loop never pairs one caller's reason with another's close kind.
+    private ShutdownRequest? _shutdown;
     private int _connectionClosedFired;
     private int _closeStepsLeft = 2;
     private int _disposed;
@@ -171,14 +171,10 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
 
     /// <summary>Records why the connection ends; only the first caller's reason and close kind count.</summary>
     private bool RequestShutdown(Exception reason, bool abortive)
-    {
-        if (Interlocked.CompareExchange(ref _shutdownReason, reason, null) is not null)
-        {
-            return false;
-        }
-        _abortive = abortive;
-        return true;
-    }
+        => Interlocked.CompareExchange(ref _shutdown, new ShutdownRequest(reason, abortive), null) is null;
+
+    /// <summary>Why the connection is ending, once decided; completes the input like Sockets' shutdown reason.</summary>
+    private Exception? ShutdownReason => Volatile.Read(ref _shutdown)?.Reason;
 
     private void OnCloseRequested() => CloseSocket();
 
@@ -190,11 +186,12 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
             return;
         }
         _closed = true;
-        Exception? reason = _shutdownReason;
+        ShutdownRequest? shutdown = Volatile.Read(ref _shutdown);
+        Exception? reason = shutdown?.Reason;
 
         try
         {
-            if (_abortive)
+            if (shutdown?.Abortive == true)
             {
                 EpollTransportLog.ConnectionWriteRst(_loop.Logger, ConnectionId, reason?.Message ?? GracefulShutdownMessage);
                 _fd.SetLingerZero();
@@ -251,4 +248,6 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
             _closedAndNotified.TrySetResult();
         }
     }
+
+    private sealed record ShutdownRequest(Exception Reason, bool Abortive);
 }

@@ -98,6 +98,8 @@ internal sealed class EpollLoop
     public async Task StopAsync()
     {
         _stopRequested = true;
+        // Store-load ordering against the loop's "sleeping, then re-check" sequence needs a full fence.
+        Interlocked.MemoryBarrier();
         WakeIfSleeping();
         await _stopped.Task.ConfigureAwait(false);
         _thread.Join();
