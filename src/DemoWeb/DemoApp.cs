@@ -1,0 +1,86 @@
+using System.Security.Cryptography.X509Certificates;
+using EpollTransport;
+using Microsoft.AspNetCore.Connections;
+
+namespace DemoWeb;
+
+/// <summary>Builds DemoWeb from its arguments; Program runs it, tests start it in-process.</summary>
+public static class DemoApp
+{
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? customize = null)
+    {
+        WebApplicationBuilder builder = WebApplication.CreateBuilder(args);
+        DemoSettings settings = DemoSettings.From(builder.Configuration);
+        builder.Services.AddSingleton(settings);
+        builder.Services.AddSingleton<TransportStatistics>();
+        builder.Services.AddSingleton<DemoEndpoints>();
+
+        if (settings.IsEpoll)
+        {
+            // appsettings' "EpollTransport" section first, so the command-line switches win.
+            builder.Services.Configure<EpollTransportOptions>(builder.Configuration.GetSection("EpollTransport"));
+            builder.WebHost.UseEpollTransport(options =>
+            {
+                if (settings.Threads is int threads)
+                {
+                    options.ThreadCount = threads;
+                }
+                if (settings.Inline)
+                {
+                    options.UnsafePreferInlineScheduling = true;
+                }
+            });
+        }
+        else
+        {
+            builder.WebHost.UseSockets(options =>
+            {
+                if (settings.Threads is int threads)
+                {
+                    options.IOQueueCount = threads;
+                }
+                options.UnsafePreferInlineScheduling = settings.Inline;
+            });
+        }
+
+        bool generated = false;
+        X509Certificate2? certificate = settings.Https ? LoadCertificate(builder.Configuration, out generated) : null;
+        var endpoints = new DemoEndpoints();
+        builder.Services.AddSingleton(endpoints);
+        builder.WebHost.ConfigureKestrel(kestrel => endpoints.Configure(kestrel, settings, certificate));
+        customize?.Invoke(builder);
+
+        WebApplication app = builder.Build();
+        app.UseWebSockets();
+        DashboardAssets.Map(app);
+        HttpEndpoints.Map(app, settings);
+        app.Lifetime.ApplicationStarted.Register(() => PrintBanner(app, settings, generated));
+        return app;
+
+        static X509Certificate2 LoadCertificate(IConfiguration configuration, out bool generated)
+        {
+            generated = configuration["cert-path"] is not { Length: > 0 };
+            return generated
+                ? SelfSignedCertificate.CreateForLocalhost()
+                : X509CertificateLoader.LoadPkcs12FromFile(configuration["cert-path"]!, configuration["cert-password"]);
+        }
+    }
+
+    private static void PrintBanner(WebApplication app, DemoSettings settings, bool generatedCertificate)
+    {
+        var factory = app.Services.GetServices<IConnectionListenerFactory>().LastOrDefault();
+        string transport = factory is EpollTransportFactory epoll
+            ? $"epoll ({epoll.GetLoopCounters().Count} loops{(settings.Inline ? ", inline scheduling" : string.Empty)})"
+            : $"sockets{(settings.Inline ? " (inline scheduling)" : string.Empty)}";
+        Console.WriteLine($"DemoWeb transport: {transport}");
+        if (generatedCertificate)
+        {
+            Console.WriteLine("DemoWeb generated a self-signed certificate for localhost in memory (pass --cert-path to use your own).");
+        }
+        foreach (var (role, address) in app.Services.GetRequiredService<DemoEndpoints>().Describe())
+        {
+            Console.WriteLine($"DemoWeb {role}: {address}");
+        }
+        Console.Out.Flush();
+    }
+}

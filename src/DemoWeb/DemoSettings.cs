@@ -1,0 +1,51 @@
+namespace DemoWeb;
+
+/// <summary>
+/// DemoWeb's own switches, read from configuration, so `--transport sockets`, `DEMO_…`-free environment
+/// variables, appsettings.json and `--urls` all work the usual ASP.NET Core way.
+/// </summary>
+public sealed record DemoSettings(
+    string Transport,
+    int? Threads,
+    bool Inline,
+    string[] Urls,
+    int EchoPort,
+    bool EchoUpper,
+    int H2cPort,
+    bool Https,
+    int HttpsPort)
+{
+    public const string DefaultUrl = "http://localhost:5000";
+
+    public bool IsEpoll => Transport == "epoll";
+
+    public static DemoSettings From(IConfiguration configuration)
+    {
+        string transport = (configuration["transport"] ?? "epoll").ToLowerInvariant();
+        if (transport is not ("epoll" or "sockets"))
+        {
+            throw new ArgumentException($"--transport must be 'epoll' or 'sockets'; it was '{configuration["transport"]}'.");
+        }
+        string urls = configuration["urls"] is { Length: > 0 } configured ? configured : DefaultUrl;
+        return new DemoSettings(
+            transport,
+            configuration.GetValue<int?>("threads"),
+            configuration.GetValue<bool>("inline"),
+            urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+            Port(configuration, "echo-port", 5001),
+            configuration.GetValue<bool>("echo-upper"),
+            Port(configuration, "h2c-port", 5002),
+            configuration.GetValue<bool>("https"),
+            Port(configuration, "https-port", 5003));
+    }
+
+    private static int Port(IConfiguration configuration, string key, int defaultPort)
+    {
+        int port = configuration.GetValue<int?>(key) ?? defaultPort;
+        if (port is < -1 or > 65535)
+        {
+            throw new ArgumentOutOfRangeException(key, port, $"--{key} must be a port between 0 and 65535 (or -1 to turn it off); it was {port}.");
+        }
+        return port;
+    }
+}

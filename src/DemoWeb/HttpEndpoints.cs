@@ -1,0 +1,71 @@
+using System.Net.WebSockets;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace DemoWeb;
+
+/// <summary>The HTTP surface: benchmark shapes, a streaming echo, a WebSocket echo and the live stats.</summary>
+public static class HttpEndpoints
+{
+    private static readonly byte[] HelloWorld = "Hello, World!"u8.ToArray();
+
+    public static void Map(WebApplication app, DemoSettings settings)
+    {
+        // TechEmpower shapes: kept lean, they are what benchmark runs measure.
+        app.MapGet("/plaintext", static (HttpContext context) =>
+        {
+            context.Response.ContentType = "text/plain";
+            context.Response.ContentLength = HelloWorld.Length;
+            return context.Response.Body.WriteAsync(HelloWorld).AsTask();
+        });
+        app.MapGet("/json", static () => TypedResults.Json(new JsonMessage("Hello, World!"), DemoJsonContext.Default.JsonMessage));
+
+        // Streams the body back as it arrives: any size, no buffering of the whole body.
+        app.MapPost("/echo", static async (HttpContext context) =>
+        {
+            context.Response.ContentType = context.Request.ContentType ?? "application/octet-stream";
+            if (context.Request.ContentLength is long length)
+            {
+                context.Response.ContentLength = length;
+            }
+            await context.Request.Body.CopyToAsync(context.Response.Body, context.RequestAborted);
+        });
+
+        app.Map("/ws", static async (HttpContext context) =>
+        {
+            if (!context.WebSockets.IsWebSocketRequest)
+            {
+                context.Response.StatusCode = StatusCodes.Status400BadRequest;
+                await context.Response.WriteAsync("Expected a WebSocket request.");
+                return;
+            }
+            using WebSocket socket = await context.WebSockets.AcceptWebSocketAsync();
+            await EchoWebSocketAsync(socket, context.RequestAborted);
+        });
+
+        app.MapGet("/stats", (TransportStatistics statistics) =>
+            TypedResults.Json(statistics.Collect(settings.Transport), DemoJsonContext.Default.StatsSnapshot));
+    }
+
+    private static async Task EchoWebSocketAsync(WebSocket socket, CancellationToken aborted)
+    {
+        var buffer = new byte[16 * 1024];
+        while (true)
+        {
+            ValueWebSocketReceiveResult received = await socket.ReceiveAsync(buffer.AsMemory(), aborted);
+            if (received.MessageType == WebSocketMessageType.Close)
+            {
+                await socket.CloseAsync(socket.CloseStatus ?? WebSocketCloseStatus.NormalClosure, socket.CloseStatusDescription, aborted);
+                return;
+            }
+            await socket.SendAsync(buffer.AsMemory(0, received.Count), received.MessageType, received.EndOfMessage, aborted);
+        }
+    }
+}
+
+public sealed record JsonMessage(string Message);
+
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
+[JsonSerializable(typeof(JsonMessage))]
+[JsonSerializable(typeof(StatsSnapshot))]
+internal sealed partial class DemoJsonContext : JsonSerializerContext;
