@@ -83,4 +83,31 @@ public class ListenerContractTests
         await second.DisposeAsync();
         Assert.Empty(transport.Factory.GetLoopCounters());
     }
+
+    [Fact]
+    public async Task ASharedListenerDealsABurstOfConnectionsEvenlyOverTheLoops()
+    {
+        await using var transport = new DirectFactory(o => o.ThreadCount = 2);
+        IConnectionListener listener = await transport.BindLoopbackAsync();
+        var clients = await Task.WhenAll(Enumerable.Range(0, 40).Select(_ => DirectFactory.ConnectAsync(listener)));
+        var connections = new List<ConnectionContext>();
+        for (int i = 0; i < clients.Length; i++)
+        {
+            connections.Add((await listener.AcceptAsync().AsTask().WaitAsync(Timeout))!);
+        }
+
+        // The woken loop accepts the whole burst, but owners are dealt round-robin.
+        var perLoop = transport.Factory.GetLoopCounters().Select(c => c.ConnectionsAccepted).ToArray();
+        Assert.Equal([20L, 20L], perLoop);
+        Assert.Equal([20L, 20L], transport.Factory.GetLoopCounters().Select(c => c.ConnectionsCurrent).ToArray());
+
+        foreach (ConnectionContext connection in connections)
+        {
+            await connection.DisposeAsync();
+        }
+        foreach (var client in clients)
+        {
+            client.Dispose();
+        }
+    }
 }
