@@ -1,0 +1,148 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Net.WebSockets;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Xunit;
+
+namespace DemoWeb.Tests;
+
+public class HttpEndpointTests
+{
+    [Fact]
+    public async Task PlaintextAndJsonHaveTheTechEmpowerShapes()
+    {
+        await using var server = await DemoServer.StartAsync();
+        using var client = server.CreateClient(server.Http);
+
+        using var plaintext = await client.GetAsync("/plaintext");
+        Assert.Equal("text/plain", plaintext.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("Hello, World!", await plaintext.Content.ReadAsStringAsync());
+
+        using var json = await client.GetAsync("/json");
+        Assert.Equal("application/json", json.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("{\"message\":\"Hello, World!\"}", await json.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task EchoStreamsAnEightMiBBodyBackOverHttp11()
+    {
+        await using var server = await DemoServer.StartAsync();
+        byte[] body = RandomNumberGenerator.GetBytes(8 * 1024 * 1024);
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(IPAddress.Loopback, server.Http.Port);
+
+        // The echo streams: the response flows while the upload is still going, so the client must
+        // send and receive at the same time (HttpClient's HTTP/1.1 would finish sending first and stall).
+        byte[] head = Encoding.ASCII.GetBytes($"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n");
+        Task send = Task.Run(async () =>
+        {
+            await socket.SendAsync(head);
+            await socket.SendAsync(body);
+        });
+        var received = new MemoryStream();
+        var buffer = new byte[65536];
+        int n;
+        while ((n = await socket.ReceiveAsync(buffer.AsMemory()).AsTask().WaitAsync(TimeSpan.FromSeconds(30))) > 0)
+        {
+            received.Write(buffer, 0, n);
+        }
+        await send;
+
+        byte[] response = received.ToArray();
+        int headerEnd = response.AsSpan().IndexOf("\r\n\r\n"u8) + 4;
+        Assert.StartsWith("HTTP/1.1 200", Encoding.ASCII.GetString(response, 0, 12));
+        Assert.Equal(SHA256.HashData(body), SHA256.HashData(response.AsSpan(headerEnd)));
+    }
+
+    [Fact]
+    public async Task ServesHttp2PriorKnowledgeOnTheH2cPortAndHttp2OverTls()
+    {
+        await using var server = await DemoServer.StartAsync();
+
+        using (var h2c = server.CreateClient(server.H2c, HttpVersion.Version20))
+        {
+            var responses = await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => h2c.GetAsync("/plaintext")));
+            Assert.All(responses, r => Assert.Equal(HttpVersion.Version20, r.Version));
+            Assert.All(responses, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
+        }
+
+        using var tls = server.CreateClient(server.Https, HttpVersion.Version20);
+        using var json = await tls.GetAsync("/json");
+        Assert.Equal(HttpVersion.Version20, json.Version);
+        Assert.Equal("{\"message\":\"Hello, World!\"}", await json.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task WebSocketEchoesTextAndBinary()
+    {
+        await using var server = await DemoServer.StartAsync();
+        using var socket = new ClientWebSocket();
+        await socket.ConnectAsync(new Uri($"ws://127.0.0.1:{server.Http.Port}/ws"), CancellationToken.None);
+
+        foreach (var (type, payload) in new[] { (WebSocketMessageType.Text, Encoding.UTF8.GetBytes("hello epoll")), (WebSocketMessageType.Binary, RandomNumberGenerator.GetBytes(100_000)) })
+        {
+            await socket.SendAsync(payload, type, endOfMessage: true, CancellationToken.None);
+            var received = new MemoryStream();
+            var buffer = new byte[8192];
+            ValueWebSocketReceiveResult result;
+            do
+            {
+                result = await socket.ReceiveAsync(buffer.AsMemory(), CancellationToken.None);
+                received.Write(buffer, 0, result.Count);
+            }
+            while (!result.EndOfMessage);
+            Assert.Equal(type, result.MessageType);
+            Assert.Equal(payload, received.ToArray());
+        }
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
+        Assert.Equal(WebSocketCloseStatus.NormalClosure, socket.CloseStatus);
+    }
+
+    [Fact]
+    public async Task StatsReportTheTrafficPerLoopFromTheMeter()
+    {
+        await using var server = await DemoServer.StartAsync("--threads", "2");
+        using var client = server.CreateClient(server.Http);
+        JsonElement before = await StatsAsync(client);
+        Assert.Equal("epoll", before.GetProperty("transport").GetString());
+        Assert.Equal(2, before.GetProperty("loops").GetArrayLength());
+
+        for (int i = 0; i < 10; i++)
+        {
+            using var fresh = server.CreateClient(server.Http);
+            Assert.Equal("Hello, World!", await fresh.GetStringAsync("/plaintext"));
+        }
+
+        JsonElement after = await StatsAsync(client);
+        long Total(JsonElement stats, string name) => stats.GetProperty("totals").GetProperty(name).GetInt64();
+        Assert.True(Total(after, "connections.accepted") - Total(before, "connections.accepted") >= 10);
+        Assert.True(Total(after, "bytes.received") - Total(before, "bytes.received") >= 10 * "GET /plaintext HTTP/1.1\r\n".Length);
+        Assert.True(Total(after, "bytes.sent") > Total(before, "bytes.sent"));
+        Assert.True(Total(after, "reads") > Total(before, "reads"));
+    }
+
+    [Fact]
+    public async Task OverSocketsTheStatsSayThereAreNoEpollLoops()
+    {
+        await using var server = await DemoServer.StartAsync("--transport", "sockets", "--inline", "true");
+        using var client = server.CreateClient(server.Http);
+        Assert.Equal("Hello, World!", await client.GetStringAsync("/plaintext"));
+        JsonElement stats = await StatsAsync(client);
+        Assert.Equal("sockets", stats.GetProperty("transport").GetString());
+        Assert.Equal(0, stats.GetProperty("loops").GetArrayLength());
+    }
+
+    [Fact]
+    public void BadSwitchesAreRejectedWithTheOffendingValue()
+    {
+        var transport = Assert.Throws<ArgumentException>(() => DemoApp.Build(["--transport", "carrier-pigeon"]));
+        Assert.Contains("carrier-pigeon", transport.Message);
+        var port = Assert.Throws<ArgumentOutOfRangeException>(() => DemoApp.Build(["--echo-port", "70000"]));
+        Assert.Contains("70000", port.Message);
+    }
+
+    private static async Task<JsonElement> StatsAsync(HttpClient client)
+        => JsonDocument.Parse(await client.GetStringAsync("/stats")).RootElement.Clone();
+}
