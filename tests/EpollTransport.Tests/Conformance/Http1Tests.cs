@@ -141,15 +141,9 @@ public class Http1Tests
             app.MapGet("/p/{i:int}", (int i) => $"pipelined-{i}-{new string((char)('a' + i % 26), i * 13)}"));
 
         const int count = 100;
-        var requests = new StringBuilder();
-        for (int i = 0; i < count; i++)
-        {
-            requests.Append(CultureInfo.InvariantCulture, $"GET /p/{i} HTTP/1.1\r\nHost: localhost\r\n\r\n");
-        }
-
         using (var connection = await RawHttpConnection.ConnectAsync(server.EndPoint))
         {
-            await connection.SendAsync(requests.ToString());
+            await connection.SendPipelinedGetsAsync(count, i => $"/p/{i}");
             for (int i = 0; i < count; i++)
             {
                 RawHttpResponse response = await connection.ReadResponseAsync().WaitAsync(Timeout);
@@ -369,14 +363,7 @@ public class Http1Tests
             for (int i = 0; i < rounds; i++)
             {
                 string expected = $"chunk {i:D3}\n";
-                int have = 0;
-                while (have < expected.Length)
-                {
-                    int n = await stream.ReadAsync(buffer.AsMemory(have, expected.Length - have)).AsTask().WaitAsync(Timeout);
-                    Assert.NotEqual(0, n);
-                    have += n;
-                }
-                Assert.Equal(expected, Encoding.ASCII.GetString(buffer, 0, have));
+                Assert.Equal(expected, await stream.ReadAsciiExactlyAsync(expected.Length, Timeout));
                 acks[i].SetResult();
             }
             Assert.Equal(0, await stream.ReadAsync(buffer).AsTask().WaitAsync(Timeout));
@@ -426,15 +413,9 @@ public class Http1Tests
         await using var server = await TestServer.StartAsync(transport, MapBodyEndpoints);
         const int count = 40;
         const int length = 64 * 1024 + 1;
-        var requests = new StringBuilder();
-        for (int i = 0; i < count; i++)
-        {
-            requests.Append(CultureInfo.InvariantCulture, $"GET /download?seed={i}&length={length}&chunk=8000&known={(i % 2 == 0 ? 1 : 0)} HTTP/1.1\r\nHost: localhost\r\n\r\n");
-        }
-
         using (var connection = await RawHttpConnection.ConnectAsync(server.EndPoint))
         {
-            await connection.SendAsync(requests.ToString());
+            await connection.SendPipelinedGetsAsync(count, i => $"/download?seed={i}&length={length}&chunk=8000&known={(i % 2 == 0 ? 1 : 0)}");
             for (int i = 0; i < count; i++)
             {
                 RawHttpResponse response = await connection.ReadResponseAsync().WaitAsync(Timeout);

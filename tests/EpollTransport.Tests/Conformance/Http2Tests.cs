@@ -243,14 +243,7 @@ public class Http2Tests
             for (int i = 0; i < rounds; i++)
             {
                 string expected = $"ping {i:D3}\n";
-                int have = 0;
-                while (have < expected.Length)
-                {
-                    int n = await stream.ReadAsync(buffer.AsMemory(have, expected.Length - have)).AsTask().WaitAsync(Timeout);
-                    Assert.NotEqual(0, n);
-                    have += n;
-                }
-                Assert.Equal(expected, Encoding.ASCII.GetString(buffer, 0, have));
+                Assert.Equal(expected, await stream.ReadAsciiExactlyAsync(expected.Length, Timeout));
                 echoed[i].SetResult();
             }
             Assert.Equal(0, await stream.ReadAsync(buffer).AsTask().WaitAsync(Timeout));

@@ -186,6 +186,17 @@ public sealed class RawHttpConnection : IDisposable
 
     public Socket Socket { get; }
 
+    /// <summary>Writes <paramref name="count"/> GET requests in one send: HTTP/1.1 pipelining.</summary>
+    public Task SendPipelinedGetsAsync(int count, Func<int, string> path)
+    {
+        var requests = new StringBuilder();
+        for (int i = 0; i < count; i++)
+        {
+            requests.Append(CultureInfo.InvariantCulture, $"GET {path(i)} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        }
+        return SendAsync(requests.ToString());
+    }
+
     public static async Task<RawHttpConnection> ConnectAsync(IPEndPoint endPoint)
     {
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -377,4 +388,15 @@ public sealed class RawHttpConnection : IDisposable
     }
 
     public void Dispose() => Socket.Dispose();
+}
+
+public static class StreamReadExtensions
+{
+    /// <summary>Reads exactly <paramref name="length"/> bytes (a premature end fails) and returns them as ASCII.</summary>
+    public static async Task<string> ReadAsciiExactlyAsync(this Stream stream, int length, TimeSpan timeout)
+    {
+        byte[] buffer = new byte[length];
+        await stream.ReadExactlyAsync(buffer).AsTask().WaitAsync(timeout);
+        return System.Text.Encoding.ASCII.GetString(buffer);
+    }
 }
