@@ -177,14 +177,11 @@ public class ConnectionMiddlewareTests
             RawHttpResponse last = await connection.ReadResponseAsync().WaitAsync(Timeout);
             Assert.Equal("hello 99", last.BodyText);
             Assert.Equal("close", last.Header("Connection"));
-            (RawCloseKind kind, byte[] extra) = await connection.ReadToCloseAsync();
-            Assert.Equal(RawCloseKind.Eof, kind);
-            Assert.Empty(extra);
+            await connection.ExpectEofAsync();
         }
 
         Assert.Equal(1, Volatile.Read(ref middlewareRuns));
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 
     [Theory]
@@ -230,9 +227,7 @@ public class ConnectionMiddlewareTests
             await connection.SendAsync("GET /hello/1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
             RawHttpResponse last = await connection.ReadResponseAsync().WaitAsync(Timeout);
             Assert.Equal("hello 1", last.BodyText);
-            (RawCloseKind kind, byte[] extra) = await connection.ReadToCloseAsync();
-            Assert.Equal(RawCloseKind.Eof, kind);
-            Assert.Empty(extra);
+            await connection.ExpectEofAsync();
         }
 
         await connectionEnded.Task.WaitAsync(Timeout);
@@ -240,8 +235,7 @@ public class ConnectionMiddlewareTests
         Assert.True(pipe.BytesConsumed > length, $"Kestrel consumed {pipe.BytesConsumed} bytes through the wrapper.");
         Assert.True(pipe.BytesWritten > length, $"Kestrel wrote {pipe.BytesWritten} bytes through the wrapper.");
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 
     [Theory]
@@ -270,7 +264,6 @@ public class ConnectionMiddlewareTests
             }
         }
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 }

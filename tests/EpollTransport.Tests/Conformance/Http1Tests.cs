@@ -91,8 +91,7 @@ public class Http1Tests
         }
 
         Assert.Single(connectionIds);
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 
     [Theory]
@@ -124,13 +123,10 @@ public class Http1Tests
             RawHttpResponse last = await connection.ReadResponseAsync().WaitAsync(Timeout);
             Assert.Equal(200, last.StatusCode);
             Assert.Equal("close", last.Header("Connection"));
-            (RawCloseKind kind, byte[] extra) = await connection.ReadToCloseAsync();
-            Assert.Equal(RawCloseKind.Eof, kind);
-            Assert.Empty(extra);
+            await connection.ExpectEofAsync();
         }
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 
     [Theory]
@@ -153,13 +149,10 @@ public class Http1Tests
 
             // Nothing more must arrive; closing our side makes the server close too.
             connection.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Send);
-            (RawCloseKind kind, byte[] extra) = await connection.ReadToCloseAsync();
-            Assert.Equal(RawCloseKind.Eof, kind);
-            Assert.Empty(extra);
+            await connection.ExpectEofAsync();
         }
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 
     [Theory]
@@ -176,8 +169,7 @@ public class Http1Tests
             Assert.Equal($"{DeterministicData.Sha256Hex(42, LargeBodySize)} {LargeBodySize} -", body);
         }
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 
     [Theory]
@@ -200,8 +192,7 @@ public class Http1Tests
             }
         }
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 
     [Theory]
@@ -218,8 +209,7 @@ public class Http1Tests
             Assert.Equal($"{DeterministicData.Sha256Hex(99, length)} {length} chunked", await response.Content.ReadAsStringAsync());
         }
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 
     [Theory]
@@ -264,8 +254,7 @@ public class Http1Tests
             Assert.Equal(expected, second.BodyText);
         }
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 
     [Theory]
@@ -301,8 +290,7 @@ public class Http1Tests
             Assert.Equal(DeterministicData.Create(3, 10), small.Body);
         }
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 
     [Theory]
@@ -333,8 +321,7 @@ public class Http1Tests
             await Task.WhenAll(tasks).WaitAsync(Timeout);
         }
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
     [Theory]
     [MemberData(nameof(Transports.All), MemberType = typeof(Transports))]
@@ -369,8 +356,7 @@ public class Http1Tests
             Assert.Equal(0, await stream.ReadAsync(buffer).AsTask().WaitAsync(Timeout));
         }
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 
     [Theory]
@@ -400,8 +386,7 @@ public class Http1Tests
             Assert.Equal($"{DeterministicData.Sha256Hex(18, 1_000_000)} 1000000 -", await response.Content.ReadAsStringAsync());
         }
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 
     [Theory]
@@ -425,8 +410,7 @@ public class Http1Tests
             }
         }
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 
     [Theory]
@@ -472,7 +456,6 @@ public class Http1Tests
             }
         }
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 }

@@ -62,8 +62,7 @@ public class Http2Tests
             Assert.Single(connectionIds.Distinct());
         }
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 
     [Theory]
@@ -113,8 +112,7 @@ public class Http2Tests
             await Task.WhenAll(uploads.Concat(downloads)).WaitAsync(Timeout);
         }
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 
     [Theory]
@@ -149,8 +147,7 @@ public class Http2Tests
             Assert.Equal(DeterministicData.Sha256Hex(77, length), hex);
         }
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 
     [Theory]
@@ -167,9 +164,7 @@ public class Http2Tests
             RawHttpResponse response = await connection.ReadResponseAsync().WaitAsync(Timeout);
             Assert.Equal(400, response.StatusCode);
             Assert.Contains("HTTP/2 only endpoint", response.BodyText);
-            (RawCloseKind kind, byte[] extra) = await connection.ReadToCloseAsync();
-            Assert.Equal(RawCloseKind.Eof, kind);
-            Assert.Empty(extra);
+            await connection.ExpectEofAsync();
         }
 
         // The endpoint still serves HTTP/2 afterwards.
@@ -178,8 +173,7 @@ public class Http2Tests
             Assert.Equal("hi", await client.GetStringAsync("/").WaitAsync(Timeout));
         }
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
     /// <summary>Request content that writes message i only after the caller has seen the echo of message i - 1.</summary>
     private sealed class PingPongContent(int rounds, Func<int, Task> waitForEcho) : HttpContent
@@ -249,7 +243,6 @@ public class Http2Tests
             Assert.Equal(0, await stream.ReadAsync(buffer).AsTask().WaitAsync(Timeout));
         }
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 }

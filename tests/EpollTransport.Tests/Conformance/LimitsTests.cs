@@ -37,9 +37,7 @@ public class LimitsTests
     private static async Task<RawHttpResponse> ExpectResponseThenCloseAsync(RawHttpConnection connection)
     {
         RawHttpResponse response = await connection.ReadResponseAsync().WaitAsync(Timeout);
-        (RawCloseKind kind, byte[] extra) = await connection.ReadToCloseAsync();
-        Assert.Equal(RawCloseKind.Eof, kind);
-        Assert.Empty(extra);
+        await connection.ExpectEofAsync();
         return response;
     }
 
@@ -93,8 +91,7 @@ public class LimitsTests
         }
         Assert.True(served, "No connection was served after the first one closed.");
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 
     [Theory]
@@ -119,8 +116,7 @@ public class LimitsTests
             Assert.Equal("close", response.Header("Connection"));
         }
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 
     [Theory]
@@ -137,8 +133,7 @@ public class LimitsTests
             Assert.Equal(413, response.StatusCode);
         }
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 
     [Theory]
@@ -160,8 +155,7 @@ public class LimitsTests
             Assert.Equal(431, response.StatusCode);
         }
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 
     [Theory]
@@ -177,8 +171,7 @@ public class LimitsTests
             Assert.Equal(414, response.StatusCode);
         }
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 
     [Theory]
@@ -213,7 +206,6 @@ public class LimitsTests
         Assert.Contains(server.Logs.Records, r => r.Message.Contains("Bad request", StringComparison.OrdinalIgnoreCase)
             || r.Exception is Microsoft.AspNetCore.Http.BadHttpRequestException);
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 }

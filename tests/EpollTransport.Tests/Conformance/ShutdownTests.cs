@@ -104,9 +104,7 @@ public class ShutdownTests
         Assert.True(await gate.Finished.Task.WaitAsync(Timeout));
 
         // The server does not keep the connection alive past shutdown.
-        (RawCloseKind kind, byte[] extra) = await connection.ReadToCloseAsync();
-        Assert.Equal(RawCloseKind.Eof, kind);
-        Assert.Empty(extra);
+        await connection.ExpectEofAsync();
 
         await stop.WaitAsync(Timeout);
         Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(8), $"Graceful stop took {stopwatch.Elapsed}; it should not need the shutdown timeout.");
@@ -184,9 +182,7 @@ public class ShutdownTests
 
             foreach (RawHttpConnection connection in connections)
             {
-                (RawCloseKind kind, byte[] extra) = await connection.ReadToCloseAsync();
-                Assert.Equal(RawCloseKind.Eof, kind);
-                Assert.Empty(extra);
+                await connection.ExpectEofAsync();
             }
         }
         finally

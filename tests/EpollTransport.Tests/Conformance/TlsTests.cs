@@ -121,8 +121,7 @@ public class TlsTests
         }
         Assert.Single(connectionIds);
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 
     [Theory]
@@ -157,8 +156,7 @@ public class TlsTests
             Assert.Contains("Connection: close", text);
         }
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 
     [Theory]
@@ -189,8 +187,7 @@ public class TlsTests
             Assert.StartsWith("7|HTTP/1.1|True|", await response.Content.ReadAsStringAsync());
         }
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 
     [Theory]
@@ -221,7 +218,6 @@ public class TlsTests
             }
         }
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 }

@@ -136,8 +136,7 @@ public class WebSocketTests
             await ExchangeMessagesAndCloseAsync(client, observations).WaitAsync(Timeout);
         }
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 
     [Theory]
@@ -163,8 +162,7 @@ public class WebSocketTests
             Assert.Equal($"done {i}", client.CloseStatusDescription);
         })).WaitAsync(Timeout);
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 
     [Theory]
@@ -188,7 +186,6 @@ public class WebSocketTests
             await ExchangeMessagesAndCloseAsync(client, observations).WaitAsync(Timeout);
         }
 
-        await server.StopAsync().WaitAsync(Timeout);
-        await server.MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
 }

@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
+using Xunit;
 
 namespace EpollTransport.Tests.Helpers;
 
@@ -185,6 +186,14 @@ public sealed class RawHttpConnection : IDisposable
     }
 
     public Socket Socket { get; }
+
+    /// <summary>Reads until the connection ends and requires a clean FIN with no further bytes.</summary>
+    public async Task ExpectEofAsync()
+    {
+        (RawCloseKind kind, byte[] extra) = await ReadToCloseAsync();
+        Assert.Equal(RawCloseKind.Eof, kind);
+        Assert.Empty(extra);
+    }
 
     /// <summary>Writes <paramref name="count"/> GET requests in one send: HTTP/1.1 pipelining.</summary>
     public Task SendPipelinedGetsAsync(int count, Func<int, string> path)

@@ -110,6 +110,13 @@ public sealed class TestServer : IAsyncDisposable
         await App.StopAsync();
     }
 
+    /// <summary>Stops gracefully (bounded), then checks that every memory pool block came back.</summary>
+    public async Task StopAndCheckBlocksReturnedAsync(TimeSpan stopTimeout)
+    {
+        await StopAsync().WaitAsync(stopTimeout);
+        await MemoryPool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+    }
+
     public async ValueTask DisposeAsync()
     {
         await StopAsync();
