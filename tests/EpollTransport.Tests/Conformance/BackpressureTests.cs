@@ -3,6 +3,7 @@ using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
+using EpollTransport.Tests.Helpers;
 using EpollTransport.Tests.Helpers.RawSockets;
 using EpollTransport.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
@@ -48,24 +49,8 @@ public class BackpressureTests(ITestOutputHelper output)
             requestArrived.TrySetResult();
             await release.Task;
 
-            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            long count = 0;
-            PipeReader body = context.Request.BodyReader;
-            while (true)
-            {
-                ReadResult result = await body.ReadAsync();
-                foreach (ReadOnlyMemory<byte> segment in result.Buffer)
-                {
-                    hash.AppendData(segment.Span);
-                    count += segment.Length;
-                }
-                body.AdvanceTo(result.Buffer.End);
-                if (result.IsCompleted)
-                {
-                    break;
-                }
-            }
-            await context.Response.WriteAsync($"{count}:{Convert.ToHexString(hash.GetHashAndReset())}");
+            (string hex, long count) = await HashHelpers.Sha256Async(context.Request.BodyReader);
+            await context.Response.WriteAsync($"{count}:{hex.ToUpperInvariant()}");
         }), options);
 
         using Socket socket = await RawClient.ConnectAsync(server.EndPoint);

@@ -22,6 +22,23 @@ public class CloseSemanticsTests
 
     private static TaskCompletionSource Signal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>Requires that the server ends the connection with a clean FIN and sends nothing more first.</summary>
+    private static async Task ExpectFinWithNoDataAsync(Socket socket)
+    {
+        (byte[] rest, SocketException? error) = await RawClient.ReadUntilEndOrErrorAsync(socket, Timeout);
+        Assert.Null(error);
+        Assert.Empty(rest);
+    }
+
+    /// <summary>Requires that the server resets the connection (RST, not FIN) and sends nothing first.</summary>
+    private static async Task ExpectResetWithNoDataAsync(Socket socket)
+    {
+        (byte[] data, SocketException? error) = await RawClient.ReadUntilEndOrErrorAsync(socket, Timeout);
+        Assert.Empty(data);
+        Assert.True(error is not null, "The client saw a clean EOF (FIN) instead of a reset.");
+        Assert.Equal(SocketError.ConnectionReset, error!.SocketErrorCode);
+    }
+
     [Theory]
     [MemberData(nameof(Transports.All), MemberType = typeof(Transports))]
     public async Task PeerFinAfterARequestMakesTheHttpServerCloseToo(string transport)
@@ -34,9 +51,7 @@ public class CloseSemanticsTests
         Assert.Equal("hello", response.BodyText);
 
         socket.Shutdown(SocketShutdown.Send);
-        (byte[] rest, SocketException? error) = await RawClient.ReadUntilEndOrErrorAsync(socket, Timeout);
-        Assert.Null(error);
-        Assert.Empty(rest);
+        await ExpectFinWithNoDataAsync(socket);
     }
 
     [Theory]
@@ -47,9 +62,7 @@ public class CloseSemanticsTests
 
         using Socket socket = await RawClient.ConnectAsync(server.EndPoint);
         socket.Shutdown(SocketShutdown.Send);
-        (byte[] rest, SocketException? error) = await RawClient.ReadUntilEndOrErrorAsync(socket, Timeout);
-        Assert.Null(error);
-        Assert.Empty(rest);
+        await ExpectFinWithNoDataAsync(socket);
     }
 
     [Theory]
@@ -289,10 +302,7 @@ public class CloseSemanticsTests
         using Socket socket = await RawClient.ConnectAsync(server.EndPoint);
         await RawClient.SendAsync(socket, "GET / HTTP/1.1\r\nHost: test\r\n\r\n");
         await aborted.Task.WaitAsync(Timeout);
-        (byte[] data, SocketException? error) = await RawClient.ReadUntilEndOrErrorAsync(socket, Timeout);
-        Assert.Empty(data);
-        Assert.True(error is not null, "The client saw a clean EOF (FIN) instead of a reset.");
-        Assert.Equal(SocketError.ConnectionReset, error!.SocketErrorCode);
+        await ExpectResetWithNoDataAsync(socket);
     }
 
     [Theory]
@@ -338,10 +348,7 @@ public class CloseSemanticsTests
         using Socket socket = await RawClient.ConnectAsync(server.EndPoint);
         await RawClient.SendAsync(socket, "x");
         await aborted.Task.WaitAsync(Timeout);
-        (byte[] data, SocketException? error) = await RawClient.ReadUntilEndOrErrorAsync(socket, Timeout);
-        Assert.Empty(data);
-        Assert.True(error is not null, "The client saw a clean EOF (FIN) instead of a reset.");
-        Assert.Equal(SocketError.ConnectionReset, error!.SocketErrorCode);
+        await ExpectResetWithNoDataAsync(socket);
     }
 
     [Theory]

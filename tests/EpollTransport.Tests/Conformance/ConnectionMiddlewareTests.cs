@@ -50,8 +50,6 @@ public class ConnectionMiddlewareTests
 
         public long Consumed => Interlocked.Read(ref _consumed);
 
-        public bool Completed { get; private set; }
-
         public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
         {
             ReadResult result = await inner.ReadAsync(cancellationToken);
@@ -80,17 +78,9 @@ public class ConnectionMiddlewareTests
 
         public override void CancelPendingRead() => inner.CancelPendingRead();
 
-        public override void Complete(Exception? exception = null)
-        {
-            Completed = true;
-            inner.Complete(exception);
-        }
+        public override void Complete(Exception? exception = null) => inner.Complete(exception);
 
-        public override ValueTask CompleteAsync(Exception? exception = null)
-        {
-            Completed = true;
-            return inner.CompleteAsync(exception);
-        }
+        public override ValueTask CompleteAsync(Exception? exception = null) => inner.CompleteAsync(exception);
     }
 
     private sealed class CountingWriter(PipeWriter inner) : PipeWriter
@@ -98,8 +88,6 @@ public class ConnectionMiddlewareTests
         private long _written;
 
         public long Written => Interlocked.Read(ref _written);
-
-        public bool Completed { get; private set; }
 
         public override bool CanGetUnflushedBytes => inner.CanGetUnflushedBytes;
 
@@ -125,17 +113,9 @@ public class ConnectionMiddlewareTests
 
         public override void CancelPendingFlush() => inner.CancelPendingFlush();
 
-        public override void Complete(Exception? exception = null)
-        {
-            Completed = true;
-            inner.Complete(exception);
-        }
+        public override void Complete(Exception? exception = null) => inner.Complete(exception);
 
-        public override ValueTask CompleteAsync(Exception? exception = null)
-        {
-            Completed = true;
-            return inner.CompleteAsync(exception);
-        }
+        public override ValueTask CompleteAsync(Exception? exception = null) => inner.CompleteAsync(exception);
     }
 
     private static void MapEndpoints(WebApplication app)

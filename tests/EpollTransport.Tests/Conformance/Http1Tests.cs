@@ -140,12 +140,11 @@ public class Http1Tests
         using (var connection = await RawHttpConnection.ConnectAsync(server.EndPoint))
         {
             await connection.SendPipelinedGetsAsync(count, i => $"/p/{i}");
-            for (int i = 0; i < count; i++)
+            await connection.ReadResponsesAsync(count, Timeout, (i, response) =>
             {
-                RawHttpResponse response = await connection.ReadResponseAsync().WaitAsync(Timeout);
                 Assert.Equal(200, response.StatusCode);
                 Assert.Equal($"pipelined-{i}-{new string((char)('a' + i % 26), i * 13)}", response.BodyText);
-            }
+            });
 
             // Nothing more must arrive; closing our side makes the server close too.
             connection.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Send);
@@ -185,10 +184,7 @@ public class Http1Tests
                 using HttpResponseMessage response = await client.GetAsync(path, HttpCompletionOption.ResponseHeadersRead).WaitAsync(Timeout);
                 Assert.Equal(HttpStatusCode.OK, response.StatusCode);
                 Assert.Equal(LargeBodySize, response.Content.Headers.ContentLength);
-                await using Stream stream = await response.Content.ReadAsStreamAsync();
-                (string hex, long length) = await HashHelpers.Sha256Async(stream).WaitAsync(Timeout);
-                Assert.Equal(LargeBodySize, length);
-                Assert.Equal(DeterministicData.Sha256Hex(7, LargeBodySize), hex);
+                await HashHelpers.AssertDeterministicBodyAsync(response, seed: 7, LargeBodySize, Timeout);
             }
         }
 
@@ -271,10 +267,7 @@ public class Http1Tests
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             Assert.True(response.Headers.TransferEncodingChunked);
             Assert.Null(response.Content.Headers.ContentLength);
-            await using Stream stream = await response.Content.ReadAsStreamAsync();
-            (string hex, long received) = await HashHelpers.Sha256Async(stream).WaitAsync(Timeout);
-            Assert.Equal(length, received);
-            Assert.Equal(DeterministicData.Sha256Hex(11, length), hex);
+            await HashHelpers.AssertDeterministicBodyAsync(response, seed: 11, length, Timeout);
         }
 
         // The same response parsed by hand from a raw socket, followed by a keep-alive request.
@@ -313,10 +306,7 @@ public class Http1Tests
                 using var content = new DeterministicContent((ulong)(1000 + i), length, writeSize: 32 * 1024, knownLength: true);
                 using HttpResponseMessage response = await client.PostAsync("/echo", content, CancellationToken.None);
                 Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-                await using Stream stream = await response.Content.ReadAsStreamAsync();
-                (string hex, long received) = await HashHelpers.Sha256Async(stream);
-                Assert.Equal(length, received);
-                Assert.Equal(DeterministicData.Sha256Hex((ulong)(1000 + i), length), hex);
+                await HashHelpers.AssertDeterministicBodyAsync(response, (ulong)(1000 + i), length);
             }).ToArray();
             await Task.WhenAll(tasks).WaitAsync(Timeout);
         }
@@ -346,14 +336,7 @@ public class Http1Tests
         {
             using HttpResponseMessage response = await client.GetAsync("/stream", HttpCompletionOption.ResponseHeadersRead).WaitAsync(Timeout);
             await using Stream stream = await response.Content.ReadAsStreamAsync();
-            byte[] buffer = new byte[64];
-            for (int i = 0; i < rounds; i++)
-            {
-                string expected = $"chunk {i:D3}\n";
-                Assert.Equal(expected, await stream.ReadAsciiExactlyAsync(expected.Length, Timeout));
-                acks[i].SetResult();
-            }
-            Assert.Equal(0, await stream.ReadAsync(buffer).AsTask().WaitAsync(Timeout));
+            await stream.ExpectMessagesThenEndAsync(rounds, i => $"chunk {i:D3}\n", i => acks[i].SetResult(), Timeout);
         }
 
         await server.StopAndCheckBlocksReturnedAsync(Timeout);
@@ -401,13 +384,12 @@ public class Http1Tests
         using (var connection = await RawHttpConnection.ConnectAsync(server.EndPoint))
         {
             await connection.SendPipelinedGetsAsync(count, i => $"/download?seed={i}&length={length}&chunk=8000&known={(i % 2 == 0 ? 1 : 0)}");
-            for (int i = 0; i < count; i++)
+            await connection.ReadResponsesAsync(count, Timeout, (i, response) =>
             {
-                RawHttpResponse response = await connection.ReadResponseAsync().WaitAsync(Timeout);
                 Assert.Equal(200, response.StatusCode);
                 Assert.Equal(i % 2 != 0, response.WasChunked);
                 Assert.Equal(DeterministicData.Create((ulong)i, length), response.Body);
-            }
+            });
         }
 
         await server.StopAndCheckBlocksReturnedAsync(Timeout);
@@ -426,17 +408,9 @@ public class Http1Tests
 
         using (var connection = await RawHttpConnection.ConnectAsync(server.EndPoint))
         {
-            var requests = new StringBuilder();
-            for (int i = 0; i < 50; i++)
-            {
-                requests.Append(CultureInfo.InvariantCulture, $"GET /download?seed={i + 1}&length={i * 100}&chunk=333&known=1 HTTP/1.1\r\nHost: localhost\r\n\r\n");
-            }
-            await connection.SendAsync(requests.ToString());
-            for (int i = 0; i < 50; i++)
-            {
-                RawHttpResponse response = await connection.ReadResponseAsync().WaitAsync(Timeout);
-                Assert.Equal(DeterministicData.Create((ulong)i + 1, i * 100), response.Body);
-            }
+            await connection.SendPipelinedGetsAsync(50, i => $"/download?seed={i + 1}&length={i * 100}&chunk=333&known=1");
+            await connection.ReadResponsesAsync(50, Timeout, (i, response) =>
+                Assert.Equal(DeterministicData.Create((ulong)i + 1, i * 100), response.Body));
         }
 
         const int length = 4 * 1024 * 1024;
@@ -449,10 +423,7 @@ public class Http1Tests
             }
             using (HttpResponseMessage response = await client.GetAsync($"/download?seed=62&length={length}&chunk=20000&known=1", HttpCompletionOption.ResponseHeadersRead).WaitAsync(Timeout))
             {
-                await using Stream stream = await response.Content.ReadAsStreamAsync();
-                (string hex, long received) = await HashHelpers.Sha256Async(stream).WaitAsync(Timeout);
-                Assert.Equal(length, received);
-                Assert.Equal(DeterministicData.Sha256Hex(62, length), hex);
+                await HashHelpers.AssertDeterministicBodyAsync(response, seed: 62, length, Timeout);
             }
         }
 

@@ -104,10 +104,7 @@ public class Http2Tests
             {
                 using HttpResponseMessage response = await client.GetAsync($"/download/{600 + i}/{length}", HttpCompletionOption.ResponseHeadersRead);
                 Assert.Equal(HttpVersion.Version20, response.Version);
-                await using Stream stream = await response.Content.ReadAsStreamAsync();
-                (string hex, long received) = await HashHelpers.Sha256Async(stream);
-                Assert.Equal(length, received);
-                Assert.Equal(DeterministicData.Sha256Hex((ulong)(600 + i), length), hex);
+                await HashHelpers.AssertDeterministicBodyAsync(response, (ulong)(600 + i), length);
             });
             await Task.WhenAll(uploads.Concat(downloads)).WaitAsync(Timeout);
         }
@@ -141,10 +138,7 @@ public class Http2Tests
         {
             using HttpResponseMessage response = await client.GetAsync("/big", HttpCompletionOption.ResponseHeadersRead).WaitAsync(Timeout);
             Assert.Equal(HttpVersion.Version20, response.Version);
-            await using Stream stream = await response.Content.ReadAsStreamAsync();
-            (string hex, long received) = await HashHelpers.Sha256Async(stream).WaitAsync(Timeout);
-            Assert.Equal(length, received);
-            Assert.Equal(DeterministicData.Sha256Hex(77, length), hex);
+            await HashHelpers.AssertDeterministicBodyAsync(response, seed: 77, length, Timeout);
         }
 
         await server.StopAndCheckBlocksReturnedAsync(Timeout);
@@ -233,14 +227,7 @@ public class Http2Tests
             using HttpResponseMessage response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(Timeout);
             Assert.Equal(HttpVersion.Version20, response.Version);
             await using Stream stream = await response.Content.ReadAsStreamAsync();
-            byte[] buffer = new byte[64];
-            for (int i = 0; i < rounds; i++)
-            {
-                string expected = $"ping {i:D3}\n";
-                Assert.Equal(expected, await stream.ReadAsciiExactlyAsync(expected.Length, Timeout));
-                echoed[i].SetResult();
-            }
-            Assert.Equal(0, await stream.ReadAsync(buffer).AsTask().WaitAsync(Timeout));
+            await stream.ExpectMessagesThenEndAsync(rounds, i => $"ping {i:D3}\n", i => echoed[i].SetResult(), Timeout);
         }
 
         await server.StopAndCheckBlocksReturnedAsync(Timeout);

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
 using EpollTransport.Tests.Helpers;
 using EpollTransport.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
@@ -33,12 +34,23 @@ public class LimitsTests
         });
     }
 
-    /// <summary>Reads the response that must come, then the end of the connection, which must be a clean close.</summary>
-    private static async Task<RawHttpResponse> ExpectResponseThenCloseAsync(RawHttpConnection connection)
+    /// <summary>
+    /// Sends <paramref name="request"/>, one byte a character (Latin-1), then reads the response that must come and
+    /// the end of the connection, which must be a clean close.
+    /// </summary>
+    private static async Task<RawHttpResponse> SendExpectingCloseAsync(RawHttpConnection connection, string request)
     {
+        await connection.SendAsync(Encoding.Latin1.GetBytes(request));
         RawHttpResponse response = await connection.ReadResponseAsync().WaitAsync(Timeout);
         await connection.ExpectEofAsync();
         return response;
+    }
+
+    /// <summary><see cref="SendExpectingCloseAsync"/> on a fresh connection.</summary>
+    private static async Task<RawHttpResponse> SendOnNewConnectionExpectingCloseAsync(TestServer server, string request)
+    {
+        using var connection = await RawHttpConnection.ConnectAsync(server.EndPoint);
+        return await SendExpectingCloseAsync(connection, request);
     }
 
     [Theory]
@@ -58,15 +70,12 @@ public class LimitsTests
             // without serving it: the client sees the end of the stream (or a reset) and no bytes.
             using (var second = await RawHttpConnection.ConnectAsync(server.EndPoint))
             {
-                (RawCloseKind kind, byte[] data) = await second.ReadToCloseAsync();
-                Assert.Equal(RawCloseKind.Eof, kind);
-                Assert.Empty(data);
+                await second.ExpectEofAsync();
             }
             Assert.Contains(server.Logs.Records, r => r.Message.Contains("rejected", StringComparison.OrdinalIgnoreCase));
 
             // The held connection is unaffected.
-            await first.SendAsync("GET /id HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-            RawHttpResponse again = await ExpectResponseThenCloseAsync(first);
+            RawHttpResponse again = await SendExpectingCloseAsync(first, "GET /id HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
             Assert.Equal(200, again.StatusCode);
             Assert.Equal(firstId, again.BodyText);
         }
@@ -110,8 +119,7 @@ public class LimitsTests
             Assert.Equal("1000", ok.BodyText);
 
             // Only the headers are sent: Kestrel rejects the declared length before reading any of the body.
-            await connection.SendAsync("POST /consume HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5000\r\n\r\n");
-            RawHttpResponse response = await ExpectResponseThenCloseAsync(connection);
+            RawHttpResponse response = await SendExpectingCloseAsync(connection, "POST /consume HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5000\r\n\r\n");
             Assert.Equal(413, response.StatusCode);
             Assert.Equal("close", response.Header("Connection"));
         }
@@ -125,13 +133,10 @@ public class LimitsTests
     {
         await using var server = await TestServer.StartAsync(transport, MapEndpoints, WithLimits(l => l.MaxRequestBodySize = 1000));
 
-        using (var connection = await RawHttpConnection.ConnectAsync(server.EndPoint))
-        {
-            string chunk = "320\r\n" + new string('a', 0x320) + "\r\n";
-            await connection.SendAsync("POST /consume HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk + chunk);
-            RawHttpResponse response = await ExpectResponseThenCloseAsync(connection);
-            Assert.Equal(413, response.StatusCode);
-        }
+        string chunk = "320\r\n" + new string('a', 0x320) + "\r\n";
+        RawHttpResponse response = await SendOnNewConnectionExpectingCloseAsync(server,
+            "POST /consume HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk + chunk);
+        Assert.Equal(413, response.StatusCode);
 
         await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
@@ -150,8 +155,7 @@ public class LimitsTests
             Assert.Equal(200, ok.StatusCode);
 
             // ...and well over it is refused.
-            await connection.SendAsync($"GET /id HTTP/1.1\r\nHost: localhost\r\nX-Big: {new string('b', 3000)}\r\n\r\n");
-            RawHttpResponse response = await ExpectResponseThenCloseAsync(connection);
+            RawHttpResponse response = await SendExpectingCloseAsync(connection, $"GET /id HTTP/1.1\r\nHost: localhost\r\nX-Big: {new string('b', 3000)}\r\n\r\n");
             Assert.Equal(431, response.StatusCode);
         }
 
@@ -164,12 +168,8 @@ public class LimitsTests
     {
         await using var server = await TestServer.StartAsync(transport, MapEndpoints, WithLimits(l => l.MaxRequestLineSize = 1024));
 
-        using (var connection = await RawHttpConnection.ConnectAsync(server.EndPoint))
-        {
-            await connection.SendAsync($"GET /id?q={new string('q', 2000)} HTTP/1.1\r\nHost: localhost\r\n\r\n");
-            RawHttpResponse response = await ExpectResponseThenCloseAsync(connection);
-            Assert.Equal(414, response.StatusCode);
-        }
+        RawHttpResponse response = await SendOnNewConnectionExpectingCloseAsync(server, $"GET /id?q={new string('q', 2000)} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        Assert.Equal(414, response.StatusCode);
 
         await server.StopAndCheckBlocksReturnedAsync(Timeout);
     }
@@ -189,9 +189,7 @@ public class LimitsTests
         ];
         foreach ((string garbage, int status) in cases)
         {
-            using var connection = await RawHttpConnection.ConnectAsync(server.EndPoint);
-            await connection.SendAsync(garbage.Select(c => (byte)c).ToArray());
-            RawHttpResponse response = await ExpectResponseThenCloseAsync(connection);
+            RawHttpResponse response = await SendOnNewConnectionExpectingCloseAsync(server, garbage);
             Assert.Equal(status, response.StatusCode);
             Assert.Equal("close", response.Header("Connection"));
         }

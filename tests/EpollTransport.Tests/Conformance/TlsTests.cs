@@ -211,10 +211,7 @@ public class TlsTests
             using (HttpResponseMessage response = await client.GetAsync($"/download/22/{length}", HttpCompletionOption.ResponseHeadersRead).WaitAsync(Timeout))
             {
                 Assert.Equal(version, response.Version);
-                await using Stream stream = await response.Content.ReadAsStreamAsync();
-                (string hex, long received) = await HashHelpers.Sha256Async(stream).WaitAsync(Timeout);
-                Assert.Equal(length, received);
-                Assert.Equal(DeterministicData.Sha256Hex(22, length), hex);
+                await HashHelpers.AssertDeterministicBodyAsync(response, seed: 22, length, Timeout);
             }
         }
 

@@ -110,6 +110,18 @@ public static class HashHelpers
         }
         return (Convert.ToHexStringLower(hash.GetHashAndReset()), total);
     }
+
+    /// <summary>
+    /// Reads <paramref name="response"/>'s body to its end (within <paramref name="timeout"/>, if given) and checks
+    /// that it is exactly the first <paramref name="length"/> bytes of <see cref="DeterministicData"/> for <paramref name="seed"/>.
+    /// </summary>
+    public static async Task AssertDeterministicBodyAsync(HttpResponseMessage response, ulong seed, long length, TimeSpan? timeout = null)
+    {
+        await using Stream stream = await response.Content.ReadAsStreamAsync();
+        (string hex, long received) = await Sha256Async(stream).WaitAsync(timeout ?? Timeout.InfiniteTimeSpan);
+        Assert.Equal(length, received);
+        Assert.Equal(DeterministicData.Sha256Hex(seed, length), hex);
+    }
 }
 
 /// <summary>
@@ -231,6 +243,18 @@ public sealed class RawHttpConnection : IDisposable
         {
             int sent = await Socket.SendAsync(data, SocketFlags.None, cts.Token);
             data = data[sent..];
+        }
+    }
+
+    /// <summary>
+    /// Reads <paramref name="count"/> responses in order, each within <paramref name="timeout"/>, and hands each
+    /// to <paramref name="check"/> with its index before reading the next.
+    /// </summary>
+    public async Task ReadResponsesAsync(int count, TimeSpan timeout, Action<int, RawHttpResponse> check)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            check(i, await ReadResponseAsync().WaitAsync(timeout));
         }
     }
 
@@ -407,5 +431,22 @@ public static class StreamReadExtensions
         byte[] buffer = new byte[length];
         await stream.ReadExactlyAsync(buffer).AsTask().WaitAsync(timeout);
         return System.Text.Encoding.ASCII.GetString(buffer);
+    }
+
+    /// <summary>
+    /// For i from 0 to <paramref name="count"/> - 1: reads exactly the ASCII text <paramref name="message"/>(i) and requires
+    /// it, then calls <paramref name="acknowledge"/>(i) (typically to let the peer send the next message). Finally requires
+    /// the end of the stream: the next read returns 0. Every read is bounded by <paramref name="timeout"/>.
+    /// </summary>
+    public static async Task ExpectMessagesThenEndAsync(this Stream stream, int count, Func<int, string> message, Action<int> acknowledge, TimeSpan timeout)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            string expected = message(i);
+            Assert.Equal(expected, await stream.ReadAsciiExactlyAsync(expected.Length, timeout));
+            acknowledge(i);
+        }
+        byte[] buffer = new byte[64];
+        Assert.Equal(0, await stream.ReadAsync(buffer).AsTask().WaitAsync(timeout));
     }
 }
