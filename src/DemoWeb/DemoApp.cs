@@ -1,6 +1,8 @@
 using System.Security.Cryptography.X509Certificates;
 using EpollTransport;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Microsoft.Extensions.Options;
 
 namespace DemoWeb;
 
@@ -9,11 +11,10 @@ public static class DemoApp
 {
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? customize = null)
     {
-        WebApplicationBuilder builder = WebApplication.CreateBuilder(args);
+        WebApplicationBuilder builder = WebApplication.CreateBuilder(CommandLineSwitches.Normalize(args));
         DemoSettings settings = DemoSettings.From(builder.Configuration);
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton<TransportStatistics>();
-        builder.Services.AddSingleton<DemoEndpoints>();
 
         if (settings.IsEpoll)
         {
@@ -68,10 +69,12 @@ public static class DemoApp
 
     private static void PrintBanner(WebApplication app, DemoSettings settings, bool generatedCertificate)
     {
+        // Kestrel uses the factory registered last, so that is the transport actually serving.
         var factory = app.Services.GetServices<IConnectionListenerFactory>().LastOrDefault();
+        string inline = settings.Inline ? ", inline scheduling" : string.Empty;
         string transport = factory is EpollTransportFactory epoll
-            ? $"epoll ({epoll.GetLoopCounters().Count} loops{(settings.Inline ? ", inline scheduling" : string.Empty)})"
-            : $"sockets{(settings.Inline ? " (inline scheduling)" : string.Empty)}";
+            ? $"epoll ({epoll.GetLoopCounters().Count} loops{inline})"
+            : $"sockets ({app.Services.GetRequiredService<IOptions<SocketTransportOptions>>().Value.IOQueueCount} IOQueues{inline})";
         Console.WriteLine($"DemoWeb transport: {transport}");
         if (generatedCertificate)
         {
@@ -81,6 +84,8 @@ public static class DemoApp
         {
             Console.WriteLine($"DemoWeb {role}: {address}");
         }
+        // Last, so whoever reads the banner (people, scripts, tests) knows it is complete.
+        Console.WriteLine("DemoWeb is ready; press Ctrl+C to stop.");
         Console.Out.Flush();
     }
 }

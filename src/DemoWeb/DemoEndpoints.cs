@@ -12,20 +12,21 @@ namespace DemoWeb;
 /// </summary>
 public sealed class DemoEndpoints
 {
-    private readonly List<(string Role, string Scheme, ListenOptions Options)> _endpoints = new();
+    private readonly List<(string Role, string Scheme, bool Localhost, ListenOptions Options)> _endpoints = new();
 
     public void Configure(KestrelServerOptions kestrel, DemoSettings settings, X509Certificate2? certificate)
     {
-        string host = "localhost";
+        string? firstHost = null;
         foreach (string url in settings.Urls)
         {
+            // Kestrel's wildcards ("*", "+") are not valid URI hosts; they mean every interface.
             var uri = new Uri(url.Replace("*", "0.0.0.0", StringComparison.Ordinal).Replace("+", "0.0.0.0", StringComparison.Ordinal));
             bool https = uri.Scheme == Uri.UriSchemeHttps;
             if (https && certificate is null)
             {
                 throw new ArgumentException($"The URL {url} is HTTPS; pass --https to enable TLS.");
             }
-            host = uri.Host;
+            firstHost ??= uri.Host;
             Listen(kestrel, "http", uri.Scheme, uri.Host, uri.Port, options =>
             {
                 options.Protocols = HttpProtocols.Http1AndHttp2;
@@ -36,16 +37,19 @@ public sealed class DemoEndpoints
             });
         }
 
+        string host = firstHost ?? "localhost";
         if (settings.EchoPort >= 0)
         {
             Listen(kestrel, "echo", "tcp", host, settings.EchoPort, options => options.UseConnectionHandler<EchoConnectionHandler>());
         }
         if (settings.H2cPort >= 0)
         {
+            // Http2 alone: a cleartext HTTP/2 endpoint can only be reached with prior knowledge.
             Listen(kestrel, "h2c", "http", host, settings.H2cPort, options => options.Protocols = HttpProtocols.Http2);
         }
         if (certificate is not null && settings.HttpsPort >= 0)
         {
+            // Both protocols, so ALPN picks HTTP/2 for clients that offer it and HTTP/1.1 for the rest.
             Listen(kestrel, "https", "https", host, settings.HttpsPort, options =>
             {
                 options.Protocols = HttpProtocols.Http1AndHttp2;
@@ -56,18 +60,24 @@ public sealed class DemoEndpoints
 
     /// <summary>Role, and the address as bound (valid once the server has started).</summary>
     public IEnumerable<(string Role, string Address)> Describe()
-        => _endpoints.Select(e => (e.Role, $"{e.Scheme}://{Format(e.Options)}"));
+        => _endpoints.Select(e => (e.Role, $"{e.Scheme}://{Format(e.Localhost, e.Options)}"));
 
     private void Listen(KestrelServerOptions kestrel, string role, string scheme, string host, int port, Action<ListenOptions> configure)
     {
+        bool localhost = string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase);
         Action<ListenOptions> record = options =>
         {
             configure(options);
-            _endpoints.Add((role, scheme, options));
+            _endpoints.Add((role, scheme, localhost && port != 0, options));
         };
-        if (host == "localhost")
+        if (localhost && port != 0)
         {
             kestrel.ListenLocalhost(port, record);
+        }
+        else if (localhost)
+        {
+            // Kestrel cannot give "localhost" (IPv4 and IPv6) one dynamic port; IPv4 loopback keeps it local.
+            kestrel.Listen(IPAddress.Loopback, port, record);
         }
         else if (IPAddress.TryParse(host.Trim('[', ']'), out IPAddress? address))
         {
@@ -87,10 +97,9 @@ public sealed class DemoEndpoints
         }
     }
 
-    private static string Format(ListenOptions options) => options.EndPoint switch
+    private static string Format(bool localhost, ListenOptions options) => options.EndPoint switch
     {
-        IPEndPoint { Address: var address } ip when address.Equals(IPAddress.Loopback) && options.GetType().Name.Contains("Localhost", StringComparison.Ordinal)
-            => $"localhost:{ip.Port}",
+        IPEndPoint ip when localhost => $"localhost:{ip.Port}",
         IPEndPoint ip => ip.ToString(),
         var other => other.ToString() ?? "?",
     };

@@ -23,6 +23,18 @@ public class CommandLineClientTests
     }
 
     [Fact]
+    public async Task CurlPostsToTheEchoOverHttp11AndGetsTheBodyBack()
+    {
+        await using var server = await DemoServer.StartAsync();
+        string curl = Tools.Require("curl");
+
+        var echo = await Tools.RunAsync(curl, ["-sS", "--http1.1", "--data-binary", "epoll says hi", "-H", "Content-Type: text/plain", new Uri(server.Http, "/echo").ToString()], Timeout);
+
+        Assert.True(echo.ExitCode == 0, echo.Output);
+        Assert.Equal("epoll says hi", echo.Output);
+    }
+
+    [Fact]
     public async Task H2loadCompletesEveryRequestOnTheH2cPort()
     {
         await using var server = await DemoServer.StartAsync();

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -6,54 +5,40 @@ using Xunit;
 
 namespace DemoWeb.Tests;
 
-/// <summary>DemoWeb as a real process: Ctrl+C (SIGINT) lets the request in flight finish, then it exits 0.</summary>
+/// <summary>DemoWeb as a real process: a signal lets the request in flight finish, then it exits 0.</summary>
 public class GracefulShutdownTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
 
-    [Fact]
-    public async Task CtrlCFinishesTheRequestInFlightAndExitsZero()
+    [Theory]
+    [InlineData("INT")]
+    [InlineData("TERM")]
+    public async Task ASignalFinishesTheRequestInFlightAndExitsZero(string signal)
     {
-        string dll = Path.Combine(AppContext.BaseDirectory, "DemoWeb.dll");
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string argument in new[] { dll, "--urls", "http://127.0.0.1:0", "--echo-port", "0", "--h2c-port", "0" })
-        {
-            start.ArgumentList.Add(argument);
-        }
-        using var process = Process.Start(start)!;
-        var lines = new LineWatcher(process.StandardOutput);
-        try
-        {
-            string http = await lines.WaitForAsync(l => l.StartsWith("DemoWeb http: ", StringComparison.Ordinal), Timeout);
-            int port = new Uri(http["DemoWeb http: ".Length..]).Port;
+        // The URL comes from ASPNETCORE_URLS, as a container or service unit would set it.
+        using var demo = await DemoProcess.StartAsync(
+            ["--echo-port", "0", "--h2c-port", "0", "--threads", "2"],
+            new Dictionary<string, string> { ["ASPNETCORE_URLS"] = "http://127.0.0.1:0" });
+        Assert.Contains("DemoWeb transport: epoll (2 loops)", demo.Output.Text);
+        Uri http = await demo.AddressAsync("http");
+        Assert.Equal("127.0.0.1", http.Host);
 
-            using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
-            await socket.ConnectAsync(IPAddress.Loopback, port);
-            await socket.SendAsync(Encoding.ASCII.GetBytes("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nfirst"));
-            string head = await ReceiveUntilAsync(socket, "first");
-            Assert.StartsWith("HTTP/1.1 200", head);
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(IPAddress.Loopback, http.Port);
+        await socket.SendAsync(Encoding.ASCII.GetBytes("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nfirst"));
+        string head = await ReceiveUntilAsync(socket, "first");
+        Assert.StartsWith("HTTP/1.1 200", head);
 
-            // The handler is mid-request (it echoed the first half). Now Ctrl+C.
-            using (var kill = Process.Start("kill", ["-INT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
-            {
-                await kill.WaitForExitAsync();
-            }
-            await lines.WaitForAsync(l => l.Contains("Application is shutting down", StringComparison.Ordinal), Timeout);
+        // The handler is mid-request: it has echoed the first half and waits for the rest.
+        await demo.SignalAsync(signal);
+        await demo.Output.WaitForAsync(l => l.Contains("Application is shutting down", StringComparison.Ordinal), Timeout);
 
-            await socket.SendAsync(Encoding.ASCII.GetBytes("_last"));
-            string rest = await ReceiveUntilAsync(socket, "_last");
-            Assert.EndsWith("_last", rest);
+        await socket.SendAsync(Encoding.ASCII.GetBytes("_last"));
+        string rest = await ReceiveUntilAsync(socket, "_last");
+        Assert.EndsWith("_last", rest);
 
-            await process.WaitForExitAsync().WaitAsync(Timeout);
-            Assert.Equal(0, process.ExitCode);
-        }
-        finally
-        {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-            }
-        }
+        await demo.WaitForExitAsync(Timeout);
+        Assert.Equal(0, demo.ExitCode);
     }
 
     private static async Task<string> ReceiveUntilAsync(Socket socket, string marker)
@@ -67,53 +52,5 @@ public class GracefulShutdownTests
             text.Append(Encoding.ASCII.GetString(buffer, 0, n));
         }
         return text.ToString();
-    }
-
-    /// <summary>Reads a process's output in the background and lets a test wait for a line.</summary>
-    private sealed class LineWatcher
-    {
-        private readonly List<string> _lines = new();
-        private readonly SemaphoreSlim _changed = new(0);
-
-        public LineWatcher(StreamReader reader)
-        {
-            _ = Task.Run(async () =>
-            {
-                while (await reader.ReadLineAsync() is { } line)
-                {
-                    lock (_lines)
-                    {
-                        _lines.Add(line);
-                    }
-                    _changed.Release();
-                }
-            });
-        }
-
-        public async Task<string> WaitForAsync(Func<string, bool> match, TimeSpan timeout)
-        {
-            using var cts = new CancellationTokenSource(timeout);
-            while (true)
-            {
-                lock (_lines)
-                {
-                    if (_lines.FirstOrDefault(match) is { } found)
-                    {
-                        return found;
-                    }
-                }
-                try
-                {
-                    await _changed.WaitAsync(cts.Token);
-                }
-                catch (OperationCanceledException)
-                {
-                    lock (_lines)
-                    {
-                        throw new TimeoutException("Expected line not printed. Output so far:\n" + string.Join('\n', _lines));
-                    }
-                }
-            }
-        }
     }
 }

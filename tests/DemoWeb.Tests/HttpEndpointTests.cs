@@ -4,6 +4,7 @@ using System.Net.WebSockets;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit;
 
 namespace DemoWeb.Tests;
@@ -135,12 +136,14 @@ public class HttpEndpointTests
     }
 
     [Fact]
-    public void BadSwitchesAreRejectedWithTheOffendingValue()
+    public async Task OneDemoEndpointsConfiguresKestrelAndDescribesTheBoundAddresses()
     {
-        var transport = Assert.Throws<ArgumentException>(() => DemoApp.Build(["--transport", "carrier-pigeon"]));
-        Assert.Contains("carrier-pigeon", transport.Message);
-        var port = Assert.Throws<ArgumentOutOfRangeException>(() => DemoApp.Build(["--echo-port", "70000"]));
-        Assert.Contains("70000", port.Message);
+        await using var server = await DemoServer.StartAsync();
+
+        // A second, type-based registration would be a different instance that Kestrel never configured.
+        DemoEndpoints endpoints = Assert.Single(server.App.Services.GetServices<DemoEndpoints>());
+        Assert.Equal(["http", "echo", "h2c", "https"], endpoints.Describe().Select(e => e.Role));
+        Assert.All(server.Endpoints.Values, address => Assert.NotEqual(0, address.Port));
     }
 
     private static async Task<JsonElement> StatsAsync(HttpClient client)

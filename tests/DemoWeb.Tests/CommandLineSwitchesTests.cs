@@ -1,0 +1,63 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Xunit;
+
+namespace DemoWeb.Tests;
+
+/// <summary>How DemoWeb reads its command line: bare on/off switches, and switches it rejects.</summary>
+public class CommandLineSwitchesTests
+{
+    [Fact]
+    public void ABareSwitchAtTheEndIsTurnedOn()
+    {
+        Assert.Equal(["--urls", "http://127.0.0.1:0", "--https", "true"], CommandLineSwitches.Normalize(["--urls", "http://127.0.0.1:0", "--https"]));
+    }
+
+    [Fact]
+    public void ABareSwitchFollowedByAnotherKeyIsTurnedOnAndTheKeyKeepsItsValue()
+    {
+        Assert.Equal(
+            ["--inline", "true", "--echo-upper", "true", "--threads", "2"],
+            CommandLineSwitches.Normalize(["--inline", "--echo-upper", "--threads", "2"]));
+    }
+
+    [Fact]
+    public void AnExplicitValueAfterTheSwitchIsLeftAlone()
+    {
+        Assert.Equal(["--https", "false", "--inline", "true"], CommandLineSwitches.Normalize(["--https", "false", "--inline", "true"]));
+    }
+
+    [Fact]
+    public void TheEqualsFormIsLeftAlone()
+    {
+        Assert.Equal(["--https=false", "--urls", "http://127.0.0.1:0"], CommandLineSwitches.Normalize(["--https=false", "--urls", "http://127.0.0.1:0"]));
+    }
+
+    [Fact]
+    public void KeysThatAreNotOnOffSwitchesAreLeftAlone()
+    {
+        // Only on/off switches have an obvious implied value; for "--threads" any guess would be wrong.
+        Assert.Equal(["--transport", "sockets", "--threads"], CommandLineSwitches.Normalize(["--transport", "sockets", "--threads"]));
+    }
+
+    [Fact]
+    public async Task BareSwitchesReachTheSettingsWithoutSwallowingTheNextKey()
+    {
+        await using WebApplication app = DemoApp.Build(["--inline", "--urls", "http://127.0.0.1:0", "--echo-upper", "--https=false"]);
+        DemoSettings settings = app.Services.GetRequiredService<DemoSettings>();
+
+        Assert.True(settings.Inline);
+        Assert.True(settings.EchoUpper);
+        Assert.False(settings.Https);
+        Assert.Equal(["http://127.0.0.1:0"], settings.Urls);
+    }
+
+    [Fact]
+    public void BadSwitchesAreRejectedWithTheOffendingValue()
+    {
+        var transport = Assert.Throws<ArgumentException>(() => DemoApp.Build(["--transport", "carrier-pigeon"]));
+        Assert.Contains("carrier-pigeon", transport.Message);
+        var port = Assert.Throws<ArgumentOutOfRangeException>(() => DemoApp.Build(["--echo-port", "70000"]));
+        Assert.Contains("70000", port.Message);
+    }
+}
