@@ -1,28 +1,37 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Text;
 
 namespace EpollTransport.Perf;
 
-/// <summary>DemoWeb as a child process on dynamic loopback ports; stopped (SIGTERM) and awaited on dispose.</summary>
+/// <summary>
+/// DemoWeb as a child process on dynamic loopback ports, so its CPU time and memory can be read from
+/// /proc without the load generators in the sum. Stopped with SIGTERM (graceful), killed if that takes
+/// longer than a deadline.
+/// </summary>
 internal sealed class DemoServerProcess : IAsyncDisposable
 {
+    private static readonly TimeSpan StartDeadline = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan StopDeadline = TimeSpan.FromSeconds(15);
     private static readonly Lazy<long> s_ticksPerSecond = new(() =>
-        long.Parse(Processes.RunAsync("getconf", ["CLK_TCK"]).GetAwaiter().GetResult().Trim(), CultureInfo.InvariantCulture));
+        long.Parse(Processes.RunAsync("getconf", ["CLK_TCK"], TimeSpan.FromSeconds(10), CancellationToken.None).GetAwaiter().GetResult().Trim(), CultureInfo.InvariantCulture));
 
     private readonly Process _process;
+    private readonly StringBuilder _errors;
 
-    private DemoServerProcess(Process process, int httpPort, int h2cPort)
+    private DemoServerProcess(Process process, StringBuilder errors)
     {
         _process = process;
-        HttpPort = httpPort;
-        H2cPort = h2cPort;
+        _errors = errors;
     }
 
-    public int HttpPort { get; }
+    public int HttpPort { get; private set; }
 
-    public int H2cPort { get; }
+    public int EchoPort { get; private set; }
 
-    public static async Task<DemoServerProcess> StartAsync(string demoWebDll, ServerConfiguration configuration)
+    public int H2cPort { get; private set; }
+
+    public static async Task<DemoServerProcess> StartAsync(string demoWebDll, ServerConfiguration configuration, CancellationToken cancellation)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (string argument in new[] { demoWebDll, "--urls", "http://127.0.0.1:0", "--echo-port", "0", "--h2c-port", "0", "--Logging:LogLevel:Default=Warning" }.Concat(configuration.Arguments))
@@ -33,76 +42,146 @@ internal sealed class DemoServerProcess : IAsyncDisposable
         {
             start.Environment[name] = value;
         }
-        Process process = Process.Start(start)!;
-        _ = process.StandardError.ReadToEndAsync();
-        int http = 0, h2c = 0;
-        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        while (http == 0 || h2c == 0)
+        Process process = Processes.StartOrExplain(start);
+        var errors = new StringBuilder();
+        process.ErrorDataReceived += (_, e) =>
         {
-            string line = await process.StandardOutput.ReadLineAsync(deadline.Token)
-                ?? throw new InvalidOperationException($"DemoWeb ({configuration.Name}) exited before printing its ports.");
-            if (line.StartsWith("DemoWeb http: ", StringComparison.Ordinal))
+            lock (errors)
             {
-                http = new Uri(line["DemoWeb http: ".Length..]).Port;
+                // Keep the tail only: it is for the message when the server dies.
+                if (e.Data is not null && errors.Length < 16_384)
+                {
+                    errors.AppendLine(e.Data);
+                }
             }
-            else if (line.StartsWith("DemoWeb h2c: ", StringComparison.Ordinal))
+        };
+        process.BeginErrorReadLine();
+        var server = new DemoServerProcess(process, errors);
+        try
+        {
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+            deadline.CancelAfter(StartDeadline);
+            while (server.HttpPort == 0 || server.EchoPort == 0 || server.H2cPort == 0)
             {
-                h2c = new Uri(line["DemoWeb h2c: ".Length..]).Port;
+                string? line;
+                try
+                {
+                    line = await process.StandardOutput.ReadLineAsync(deadline.Token);
+                }
+                catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
+                {
+                    throw new TimeoutException(string.Create(CultureInfo.InvariantCulture, $"DemoWeb ({configuration.Name}) did not print its ports within {StartDeadline.TotalSeconds:F0} s."));
+                }
+                if (line is null)
+                {
+                    await process.WaitForExitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                    throw new InvalidOperationException($"DemoWeb ({configuration.Name}) exited before printing its ports: {server.ErrorTail()}");
+                }
+                server.HttpPort = PortOf(line, "DemoWeb http: ") ?? server.HttpPort;
+                server.EchoPort = PortOf(line, "DemoWeb echo: ") ?? server.EchoPort;
+                server.H2cPort = PortOf(line, "DemoWeb h2c: ") ?? server.H2cPort;
             }
+            // Keep draining stdout so a chatty server never blocks on a full pipe.
+            _ = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
+            return server;
         }
-        _ = process.StandardOutput.ReadToEndAsync();
-        return new DemoServerProcess(process, http, h2c);
+        catch
+        {
+            await server.DisposeAsync();
+            throw;
+        }
     }
 
-    /// <summary>User plus system CPU time of the server so far, in clock ticks, and the tick rate.</summary>
-    public (long Ticks, long TicksPerSecond) CpuTicks()
+    private static int? PortOf(string line, string prefix) =>
+        line.StartsWith(prefix, StringComparison.Ordinal) ? new Uri(line[prefix.Length..]).Port : null;
+
+    /// <summary>Throws if the server died: a measurement against a dead server means nothing.</summary>
+    public void EnsureRunning()
     {
-        string stat = File.ReadAllText($"/proc/{_process.Id}/stat");
+        if (_process.HasExited)
+        {
+            throw new InvalidOperationException($"DemoWeb exited with {_process.ExitCode}: {ErrorTail()}");
+        }
+    }
+
+    /// <summary>
+    /// Whether the server is gone, waiting up to <paramref name="grace"/> for it: after a failed sample
+    /// the client may have seen the dying server's resets before the process is reaped.
+    /// </summary>
+    public async Task<bool> HasExitedAsync(TimeSpan grace)
+    {
+        using var deadline = new CancellationTokenSource(grace);
+        try
+        {
+            await _process.WaitForExitAsync(deadline.Token);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>User plus system CPU time of the server so far, in seconds.</summary>
+    public double CpuSeconds()
+    {
+        string stat = File.ReadAllText(string.Create(CultureInfo.InvariantCulture, $"/proc/{_process.Id}/stat"));
         // Fields after the parenthesised command name: state is field 3, utime 14 and stime 15.
         string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
         long utime = long.Parse(fields[11], CultureInfo.InvariantCulture);
         long stime = long.Parse(fields[12], CultureInfo.InvariantCulture);
-        return (utime + stime, s_ticksPerSecond.Value);
+        return (utime + stime) / (double)s_ticksPerSecond.Value;
+    }
+
+    /// <summary>Resident set size (VmRSS) in KiB.</summary>
+    public long ResidentKiB() => StatusField("VmRSS:", string.Create(CultureInfo.InvariantCulture, $"/proc/{_process.Id}/status"));
+
+    /// <summary>The server's soft RLIMIT_NOFILE (the runtime raises it to the hard limit at start-up).</summary>
+    public long OpenFilesLimit()
+    {
+        string line = File.ReadLines(string.Create(CultureInfo.InvariantCulture, $"/proc/{_process.Id}/limits")).First(l => l.StartsWith("Max open files", StringComparison.Ordinal));
+        string soft = line["Max open files".Length..].Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries)[0];
+        return soft == "unlimited" ? long.MaxValue : long.Parse(soft, CultureInfo.InvariantCulture);
+    }
+
+    private static long StatusField(string name, string path)
+    {
+        string line = File.ReadLines(path).First(l => l.StartsWith(name, StringComparison.Ordinal));
+        return long.Parse(line[name.Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+    }
+
+    private string ErrorTail()
+    {
+        lock (_errors)
+        {
+            string text = _errors.ToString().Trim();
+            return text.Length == 0 ? "(no output on stderr)" : text[Math.Max(0, text.Length - 2000)..];
+        }
     }
 
     public async ValueTask DisposeAsync()
     {
-        if (!_process.HasExited)
+        try
         {
-            using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)]);
-            await kill.WaitForExitAsync();
-            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            try
+            if (!_process.HasExited)
             {
-                await _process.WaitForExitAsync(deadline.Token);
+                await ((Task)Processes.RunAsync("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10), CancellationToken.None))
+                    .ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                using var deadline = new CancellationTokenSource(StopDeadline);
+                try
+                {
+                    await _process.WaitForExitAsync(deadline.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"DemoWeb (pid {_process.Id}) ignored SIGTERM for {StopDeadline.TotalSeconds:F0} s; killing it."));
+                    Processes.Kill(_process);
+                }
             }
-            catch (OperationCanceledException)
-            {
-                _process.Kill(entireProcessTree: true);
-            }
         }
-        _process.Dispose();
-    }
-}
-
-internal static class Processes
-{
-    /// <summary>Runs a load generator (or other tool) to completion and returns its standard output.</summary>
-    public static async Task<string> RunAsync(string fileName, IEnumerable<string> arguments)
-    {
-        var start = new ProcessStartInfo(fileName) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string argument in arguments)
+        finally
         {
-            start.ArgumentList.Add(argument);
+            _process.Dispose();
         }
-        using Process process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {fileName}.");
-        Task<string> error = process.StandardError.ReadToEndAsync();
-        string output = await process.StandardOutput.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{fileName} exited with {process.ExitCode}: {await error}");
-        }
-        return output;
     }
 }

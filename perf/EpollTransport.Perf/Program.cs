@@ -1,21 +1,78 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
 using EpollTransport.Perf;
 
-// From the repository root:
-//   dotnet run -c Release --project perf/EpollTransport.Perf -- http [rounds=3] [seconds=8]
-//   dotnet run -c Release --project perf/EpollTransport.Perf -- accept [seconds] [concurrency]
-string scenario = args.Length > 0 ? args[0] : "accept";
-switch (scenario)
+// From anywhere in the repository (perf/run.sh builds everything first and passes its arguments on):
+//   dotnet run -c Release --project perf/EpollTransport.Perf -- [suite] [rounds=3] [seconds=5] [--only ...] [--configs ...]
+//   dotnet run -c Release --project perf/EpollTransport.Perf -- http [rounds] [seconds] [...]   (HTTP scenarios only)
+//   dotnet run -c Release --project perf/EpollTransport.Perf -- accept [seconds] [clients]
+Directory.SetCurrentDirectory(RepositoryRoot());
+
+// Ctrl+C or SIGTERM cancels the run, so the load generator in flight is killed and the server stopped
+// before exit; a second signal is left to the default handler.
+using var stop = new CancellationTokenSource();
+void OnSignal(PosixSignalContext context)
 {
-    case "accept":
-        await AcceptDistribution.RunAsync(
-            seconds: args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 5,
-            concurrency: args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 32);
-        return 0;
-    case "http":
-        return await HttpBenchmarks.RunAsync(
-            rounds: args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 3,
-            seconds: args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 8);
-    default:
-        Console.Error.WriteLine($"Unknown scenario '{scenario}'. Known: http, accept.");
-        return 2;
+    if (!stop.IsCancellationRequested)
+    {
+        context.Cancel = true;
+        Console.Error.WriteLine($"{context.Signal}: stopping the load and the server ...");
+        stop.Cancel();
+    }
+}
+using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+
+// The command may be left out: `-- 3 5 --only echo` runs the suite.
+bool named = args is ["--help" or "-h", ..] || (args.Length > 0 && !args[0].StartsWith('-') && !char.IsAsciiDigit(args[0][0]));
+string command = named ? args[0] : "suite";
+string[] rest = named ? args[1..] : args;
+try
+{
+    switch (command)
+    {
+        case "accept":
+            await AcceptDistribution.RunAsync(
+                seconds: rest.Length > 0 ? int.Parse(rest[0], CultureInfo.InvariantCulture) : 5,
+                concurrency: rest.Length > 1 ? int.Parse(rest[1], CultureInfo.InvariantCulture) : 32);
+            return 0;
+        case "suite":
+            return await SuiteRunner.RunAsync(SuiteOptions.Parse(rest), ScenarioCatalog.All, stop.Token);
+        case "http":
+            return await SuiteRunner.RunAsync(SuiteOptions.Parse(rest), ScenarioCatalog.All.Where(s => s.IsHttp).ToArray(), stop.Token);
+        case "help" or "-h" or "--help":
+            Console.WriteLine(SuiteOptions.Usage);
+            return 0;
+        default:
+            Console.Error.WriteLine($"Unknown command '{command}'.");
+            Console.Error.WriteLine(SuiteOptions.Usage);
+            return 2;
+    }
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine(e.Message);
+    Console.Error.WriteLine(SuiteOptions.Usage);
+    return 2;
+}
+catch (OperationCanceledException) when (stop.IsCancellationRequested)
+{
+    Console.Error.WriteLine("Stopped; no results written.");
+    return 130;
+}
+
+static string RepositoryRoot()
+{
+    // Paths in the harness (DemoWeb's build output, perf/results, perf/pipeline.lua) are relative to the root.
+    foreach (string start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+    {
+        for (DirectoryInfo? directory = new(start); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "EpollTransport.sln")))
+            {
+                return directory.FullName;
+            }
+        }
+    }
+    return Directory.GetCurrentDirectory();
 }

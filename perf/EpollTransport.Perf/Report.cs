@@ -1,56 +1,118 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace EpollTransport.Perf;
 
-/// <summary>Medians per configuration and scenario, as ratios to the first configuration (the baseline).</summary>
+/// <summary>The run as Markdown: throughput/memory, CPU and p99 tables with ratios to the baseline, then the targets.</summary>
 internal static class Report
 {
-    public static string Markdown(IReadOnlyList<Sample> samples, string[] configurations, string[] scenarios, int rounds)
+    public static string Markdown(Results results, IReadOnlyList<TargetOutcome> targets)
     {
         var text = new StringBuilder();
-        string baseline = configurations[0];
-        text.AppendLine(CultureInfo.InvariantCulture, $"Medians of {rounds} alternating rounds; ratios to {baseline} from the same run. {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}.");
-        text.AppendLine();
-        text.AppendLine("| scenario | " + string.Join(" | ", configurations.Select(c => $"{c} req/s (ratio)")) + " |");
-        text.AppendLine("|---|" + string.Concat(configurations.Select(_ => "---|")));
-        foreach (string scenario in scenarios)
+        string[] names = results.Configurations.Select(c => c.Name).ToArray();
+        text.AppendLine(CultureInfo.InvariantCulture, $"Medians of {results.Rounds} alternating round(s) of {results.Seconds} s per scenario (each after a 2 s warm-up); ratios to {ServerConfiguration.Baseline} from the same run. {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}; load generators on the same machine. Started {results.StartedUtc.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)} UTC.");
+        if (!results.Has(ServerConfiguration.Baseline))
         {
-            double baseRps = Median(samples, baseline, scenario, s => s.RequestsPerSecond);
-            text.Append(CultureInfo.InvariantCulture, $"| {scenario} |");
-            foreach (string configuration in configurations)
-            {
-                double rps = Median(samples, configuration, scenario, s => s.RequestsPerSecond);
-                text.Append(CultureInfo.InvariantCulture, $" {rps:N0} ({rps / baseRps:F2}×) |");
-            }
             text.AppendLine();
+            text.AppendLine($"({ServerConfiguration.Baseline} was not run, so there are no ratios.)");
         }
         text.AppendLine();
-        text.AppendLine("| scenario | " + string.Join(" | ", configurations.Select(c => $"{c} p99 ms / CPU ms per 1k req (ratio)")) + " |");
-        text.AppendLine("|---|" + string.Concat(configurations.Select(_ => "---|")));
-        foreach (string scenario in scenarios)
+
+        text.AppendLine("Throughput (higher is better) and idle memory per connection (lower is better):");
+        text.AppendLine();
+        Table(text, results, names, results.Scenarios, TargetMetric.Value, s => s.HigherIsBetter ? s.Unit : $"{s.Unit} (lower is better)");
+
+        Scenario[] withCpu = results.Scenarios.Where(s => s.CpuUnit is not null).ToArray();
+        if (withCpu.Length > 0)
         {
-            double baseCpu = Median(samples, baseline, scenario, s => s.CpuSecondsPerThousand);
-            text.Append(CultureInfo.InvariantCulture, $"| {scenario} |");
-            foreach (string configuration in configurations)
+            text.AppendLine("Server CPU per unit of work (user + system time from /proc; lower is better):");
+            text.AppendLine();
+            Table(text, results, names, withCpu, TargetMetric.Cpu, s => s.CpuUnit!);
+        }
+
+        Scenario[] withP99 = results.Scenarios.Where(s => s.HasP99).ToArray();
+        if (withP99.Length > 0)
+        {
+            text.AppendLine("p99 latency (wrk's, or echo_load's round trip per message; lower is better):");
+            text.AppendLine();
+            Table(text, results, names, withP99, TargetMetric.P99, _ => "ms");
+        }
+
+        if (targets.Count > 0)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"Targets: {ServerConfiguration.EpollDefault} vs {ServerConfiguration.Baseline} (pass/fail on {ServerConfiguration.EpollDefault}; last column: the better Epoll configuration vs {ServerConfiguration.SocketsTuned}, > 1 means better for throughput, < 1 for CPU, p99 and memory):");
+            text.AppendLine();
+            text.AppendLine($"| target | goal | {ServerConfiguration.Baseline} | {ServerConfiguration.EpollDefault} | {ServerConfiguration.EpollInline} | result | better Epoll vs {ServerConfiguration.SocketsTuned} |");
+            text.AppendLine("|---|---|---|---|---|---|---|");
+            foreach (TargetOutcome outcome in targets)
             {
-                double p99 = Median(samples, configuration, scenario, s => s.P99Milliseconds);
-                double cpu = Median(samples, configuration, scenario, s => s.CpuSecondsPerThousand);
-                string latency = double.IsNaN(p99) ? "n/a" : p99.ToString("F2", CultureInfo.InvariantCulture);
-                text.Append(CultureInfo.InvariantCulture, $" {latency} / {cpu * 1000:F1} ({cpu / baseCpu:F2}×) |");
+                string result = outcome.Pass switch
+                {
+                    true => "pass",
+                    false => "**FAIL**",
+                    null => "n/a",
+                };
+                string best = double.IsNaN(outcome.BestEpollVsSocketsTuned) ? "n/a" : $"{Ratio(outcome.BestEpollVsSocketsTuned)} ({outcome.BestEpoll})";
+                text.AppendLine(CultureInfo.InvariantCulture,
+                    $"| {outcome.Target.Label} | {outcome.Goal} | {Number(outcome.SocketsDefault, outcome.Unit)} {outcome.Unit} | {Cell(outcome.EpollDefault, outcome.EpollDefaultRatio, outcome.Unit)} | {Cell(outcome.EpollInline, outcome.EpollInlineRatio, outcome.Unit)}{(outcome.Meets(outcome.EpollInlineRatio) ? " ✓" : string.Empty)} | {result} | {best} |");
+            }
+            int passed = targets.Count(t => t.Pass == true);
+            int judged = targets.Count(t => t.Pass is not null);
+            text.AppendLine();
+            string inline = results.Has(ServerConfiguration.EpollInline) ? string.Create(CultureInfo.InvariantCulture, $" ({targets.Count(t => t.Meets(t.EpollInlineRatio))} for {ServerConfiguration.EpollInline}, ✓ above)") : string.Empty;
+            text.AppendLine(CultureInfo.InvariantCulture, $"{ServerConfiguration.EpollDefault} meets {passed} of {judged} targets{inline}.");
+            text.AppendLine();
+        }
+
+        Sample[] failed = results.Samples.Where(s => s.Error is not null).ToArray();
+        if (failed.Length > 0)
+        {
+            text.AppendLine("Failed samples (left out of the medians):");
+            text.AppendLine();
+            foreach (Sample sample in failed)
+            {
+                text.AppendLine(CultureInfo.InvariantCulture, $"- round {sample.Round}, {sample.Configuration}, {sample.Scenario}: {sample.Error!.ReplaceLineEndings(" ")}");
             }
             text.AppendLine();
         }
         return text.ToString();
     }
 
-    private static double Median(IEnumerable<Sample> samples, string configuration, string scenario, Func<Sample, double> value)
+    private static void Table(StringBuilder text, Results results, string[] names, IEnumerable<Scenario> scenarios, TargetMetric metric, Func<Scenario, string> unit)
     {
-        double[] values = samples.Where(s => s.Configuration == configuration && s.Scenario == scenario).Select(value).Order().ToArray();
-        if (values.Length == 0)
+        text.AppendLine("| scenario | unit | " + string.Join(" | ", names) + " |");
+        text.AppendLine("|---|---|" + string.Concat(names.Select(_ => "---|")));
+        foreach (Scenario scenario in scenarios)
         {
-            return double.NaN;
+            text.Append(CultureInfo.InvariantCulture, $"| {scenario.Name} | {unit(scenario)} |");
+            foreach (string name in names)
+            {
+                double value = results.Median(name, scenario.Name, metric);
+                int failures = results.FailedCount(name, scenario.Name);
+                string failed = failures > 0 ? string.Create(CultureInfo.InvariantCulture, $" [{failures} failed]") : string.Empty;
+                text.Append(CultureInfo.InvariantCulture, $" {Cell(value, results.Ratio(name, scenario.Name, metric), unit(scenario))}{failed} |");
+            }
+            text.AppendLine();
         }
-        return values.Length % 2 == 1 ? values[values.Length / 2] : (values[values.Length / 2 - 1] + values[values.Length / 2]) / 2;
+        text.AppendLine();
+    }
+
+    private static string Cell(double value, double ratio, string unit) =>
+        double.IsNaN(value) ? "n/a" : double.IsNaN(ratio) ? Number(value, unit) : $"{Number(value, unit)} ({Ratio(ratio)})";
+
+    public static string Ratio(double ratio) => double.IsNaN(ratio) ? "n/a" : ratio.ToString("F2", CultureInfo.InvariantCulture) + "×";
+
+    /// <summary>Enough digits to compare, no more: rates as integers, small figures with decimals.</summary>
+    public static string Number(double value, string unit)
+    {
+        if (double.IsNaN(value))
+        {
+            return "n/a";
+        }
+        string format = unit.StartsWith("KiB", StringComparison.Ordinal) || unit.Contains("ms", StringComparison.Ordinal) && Math.Abs(value) < 10
+            ? "F2"
+            : Math.Abs(value) >= 100 ? "N0" : "F1";
+        return value.ToString(format, CultureInfo.InvariantCulture);
     }
 }

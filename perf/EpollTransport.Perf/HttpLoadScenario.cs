@@ -1,0 +1,115 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace EpollTransport.Perf;
+
+internal enum HttpTool
+{
+    Wrk,
+    H2load,
+}
+
+/// <summary>An HTTP scenario driven by wrk (HTTP/1.1) or h2load (h2c), two client threads each.</summary>
+internal sealed partial class HttpLoadScenario(string name, HttpTool tool, string path, string[] arguments, string[]? trailingArguments = null)
+    : LoadScenario(name, "req/s")
+{
+    public override string CpuUnit => "CPU ms / 1k req";
+
+    // h2load prints no percentiles.
+    public override bool HasP99 => tool == HttpTool.Wrk;
+
+    public override bool IsHttp => true;
+
+    public override IReadOnlyList<string> Tools => [tool == HttpTool.Wrk ? "wrk" : "h2load"];
+
+    protected override double CpuPer => 1000;
+
+    protected override async Task<LoadResult> RunLoadAsync(DemoServerProcess server, int seconds, CancellationToken cancellation)
+    {
+        int port = tool == HttpTool.H2load ? server.H2cPort : server.HttpPort;
+        string url = string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{port}{path}");
+        var args = new List<string>();
+        if (tool == HttpTool.Wrk)
+        {
+            args.AddRange(["-t", "2", "-d", string.Create(CultureInfo.InvariantCulture, $"{seconds}s"), "--latency", .. arguments, url, .. trailingArguments ?? []]);
+            return ParseWrk(await Processes.RunAsync("wrk", args, Deadline(seconds), cancellation));
+        }
+        args.AddRange(["-t", "2", "-D", seconds.ToString(CultureInfo.InvariantCulture), .. arguments, url]);
+        return ParseH2load(await Processes.RunAsync("h2load", args, Deadline(seconds), cancellation));
+    }
+
+    private static LoadResult ParseWrk(string output)
+    {
+        Match rps = WrkRps().Match(output);
+        Match requests = WrkRequests().Match(output);
+        if (!rps.Success || !requests.Success)
+        {
+            throw new InvalidOperationException($"wrk printed no request rate: {Tail(output)}");
+        }
+        if (WrkNon2xx().Match(output) is { Success: true } bad)
+        {
+            throw new InvalidOperationException($"wrk got {bad.Groups[1].Value} non-2xx/3xx responses.");
+        }
+        if (WrkSocketErrors().Match(output) is { Success: true } errors)
+        {
+            // Churn can see a few connect errors under load; worth seeing, not worth discarding the sample.
+            Console.Error.WriteLine($"  note: wrk {errors.Value.Trim()}");
+        }
+        Match p99 = WrkP99().Match(output);
+        return new LoadResult(
+            Number(rps.Groups[1].Value),
+            p99.Success ? ToMilliseconds(Number(p99.Groups[1].Value), p99.Groups[2].Value) : double.NaN,
+            Number(requests.Groups[1].Value));
+    }
+
+    private static LoadResult ParseH2load(string output)
+    {
+        Match rps = H2loadRps().Match(output);
+        Match requests = H2loadRequests().Match(output);
+        if (!rps.Success || !requests.Success)
+        {
+            throw new InvalidOperationException($"h2load printed no request rate: {Tail(output)}");
+        }
+        long failed = long.Parse(requests.Groups[2].Value, CultureInfo.InvariantCulture);
+        long errored = long.Parse(requests.Groups[3].Value, CultureInfo.InvariantCulture);
+        if (failed + errored > 0)
+        {
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  note: h2load {failed} failed, {errored} errored requests"));
+        }
+        return new LoadResult(Number(rps.Groups[1].Value), double.NaN, Number(requests.Groups[1].Value));
+    }
+
+    private static double Number(string text) => double.Parse(text, NumberStyles.Float, CultureInfo.InvariantCulture);
+
+    private static string Tail(string output) => output.Length <= 600 ? output.Trim() : output[^600..].Trim();
+
+    private static double ToMilliseconds(double value, string unit) => unit switch
+    {
+        "us" => value / 1000,
+        "ms" => value,
+        "s" => value * 1000,
+        "m" => value * 60_000,
+        _ => double.NaN,
+    };
+
+    [GeneratedRegex(@"Requests/sec:\s+([0-9.]+)")]
+    private static partial Regex WrkRps();
+
+    [GeneratedRegex(@"([0-9]+) requests in")]
+    private static partial Regex WrkRequests();
+
+    [GeneratedRegex(@"99%\s+([0-9.]+)(us|ms|s|m)\b")]
+    private static partial Regex WrkP99();
+
+    [GeneratedRegex(@"Non-2xx or 3xx responses: ([0-9]+)")]
+    private static partial Regex WrkNon2xx();
+
+    [GeneratedRegex(@"Socket errors: [^\n]*")]
+    private static partial Regex WrkSocketErrors();
+
+    [GeneratedRegex(@"finished in [0-9.]+\w*, ([0-9.]+) req/s")]
+    private static partial Regex H2loadRps();
+
+    [GeneratedRegex(@"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored")]
+    private static partial Regex H2loadRequests();
+}

@@ -1,0 +1,99 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace EpollTransport.Perf;
+
+/// <summary>
+/// Writes perf/results/&lt;stamp&gt;.md, .json and .svg; a complete run (every scenario, every
+/// configuration) also becomes latest.md/.json/.svg, the stable names the README links. Subset runs
+/// for tuning never replace it.
+/// </summary>
+internal static class ResultFiles
+{
+    private const string Directory = "perf/results";
+
+    public static async Task<string[]> WriteAsync(Results results, IReadOnlyList<TargetOutcome> targets, string markdown, CancellationToken cancellation)
+    {
+        System.IO.Directory.CreateDirectory(Directory);
+        string stamp = results.StartedUtc.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
+        string title = string.Create(CultureInfo.InvariantCulture, $"EpollTransport vs Sockets — {stamp}, medians of {results.Rounds} round(s) × {results.Seconds} s");
+        var files = new Dictionary<string, string>
+        {
+            ["md"] = $"# {title}\n\n{markdown}",
+            ["json"] = Json(results, targets, stamp),
+            ["svg"] = SvgChart.Render(results, title),
+        };
+        var written = new List<string>();
+        foreach (var (extension, content) in files)
+        {
+            string path = $"{Directory}/{stamp}.{extension}";
+            await File.WriteAllTextAsync(path, content, cancellation);
+            written.Add(path);
+            if (results.IsComplete)
+            {
+                File.Copy(path, $"{Directory}/latest.{extension}", overwrite: true);
+            }
+        }
+        return written.ToArray();
+    }
+
+    private static string Json(Results results, IReadOnlyList<TargetOutcome> targets, string stamp)
+    {
+        // NaN (not measured, or failed) becomes null: plain JSON that every reader accepts.
+        static double? N(double value) => double.IsNaN(value) || double.IsInfinity(value) ? null : value;
+        var document = new
+        {
+            stamp,
+            startedUtc = results.StartedUtc,
+            rounds = results.Rounds,
+            seconds = results.Seconds,
+            complete = results.IsComplete,
+            machine = new
+            {
+                processors = Environment.ProcessorCount,
+                os = System.Runtime.InteropServices.RuntimeInformation.OSDescription,
+                runtime = System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription,
+            },
+            configurations = results.Configurations.Select(c => new { name = c.Name, arguments = c.Arguments, environment = c.Environment.Select(e => $"{e.Name}={e.Value}") }),
+            scenarios = results.Scenarios.Select(s => new { name = s.Name, unit = s.Unit, higherIsBetter = s.HigherIsBetter, cpuUnit = s.CpuUnit, hasP99 = s.HasP99 }),
+            medians = results.Scenarios.SelectMany(s => results.Configurations.Select(c => new
+            {
+                scenario = s.Name,
+                configuration = c.Name,
+                value = N(results.Median(c.Name, s.Name, TargetMetric.Value)),
+                ratio = N(results.Ratio(c.Name, s.Name, TargetMetric.Value)),
+                cpuMilliseconds = N(results.Median(c.Name, s.Name, TargetMetric.Cpu)),
+                cpuRatio = N(results.Ratio(c.Name, s.Name, TargetMetric.Cpu)),
+                p99Milliseconds = N(results.Median(c.Name, s.Name, TargetMetric.P99)),
+                p99Ratio = N(results.Ratio(c.Name, s.Name, TargetMetric.P99)),
+                failedSamples = results.FailedCount(c.Name, s.Name),
+            })),
+            targets = targets.Select(t => new
+            {
+                target = t.Target.Label,
+                scenario = t.Target.Scenario,
+                metric = t.Target.Metric.ToString(),
+                goal = t.Goal,
+                socketsDefault = N(t.SocketsDefault),
+                epollDefault = N(t.EpollDefault),
+                epollDefaultRatio = N(t.EpollDefaultRatio),
+                epollInline = N(t.EpollInline),
+                epollInlineRatio = N(t.EpollInlineRatio),
+                pass = t.Pass,
+                betterEpollVsSocketsTuned = N(t.BestEpollVsSocketsTuned),
+                betterEpoll = t.BestEpoll,
+            }),
+            samples = results.Samples.Select(s => new
+            {
+                configuration = s.Configuration,
+                scenario = s.Scenario,
+                round = s.Round,
+                value = N(s.Value),
+                p99Milliseconds = N(s.P99Milliseconds),
+                cpuMilliseconds = N(s.CpuMilliseconds),
+                error = s.Error,
+            }),
+        };
+        return JsonSerializer.Serialize(document, new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n";
+    }
+}

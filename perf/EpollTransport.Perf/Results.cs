@@ -1,0 +1,56 @@
+namespace EpollTransport.Perf;
+
+/// <summary>One measured run of one scenario on one configuration; NaN figures and an error when it failed.</summary>
+internal sealed record Sample(string Configuration, string Scenario, int Round, double Value, double P99Milliseconds, double CpuMilliseconds, string? Error);
+
+/// <summary>The samples of a suite run, with medians and ratios to the baseline configuration.</summary>
+internal sealed class Results(IReadOnlyList<ServerConfiguration> configurations, IReadOnlyList<Scenario> scenarios, IReadOnlyList<Sample> samples, int rounds, int seconds, DateTime startedUtc)
+{
+    public IReadOnlyList<ServerConfiguration> Configurations { get; } = configurations;
+
+    public IReadOnlyList<Scenario> Scenarios { get; } = scenarios;
+
+    public IReadOnlyList<Sample> Samples { get; } = samples;
+
+    public int Rounds { get; } = rounds;
+
+    public int Seconds { get; } = seconds;
+
+    public DateTime StartedUtc { get; } = startedUtc;
+
+    /// <summary>Every scenario on every configuration: only such a run may stand as "latest".</summary>
+    public bool IsComplete => Configurations.Count == ServerConfiguration.All.Length && Scenarios.Count == ScenarioCatalog.All.Length;
+
+    public bool Has(string configuration) => Configurations.Any(c => c.Name == configuration);
+
+    public Scenario? Find(string scenario) => Scenarios.FirstOrDefault(s => s.Name == scenario);
+
+    /// <summary>Median over the samples that succeeded; NaN when none did.</summary>
+    public double Median(string configuration, string scenario, TargetMetric metric)
+    {
+        double[] values = Samples
+            .Where(s => s.Configuration == configuration && s.Scenario == scenario)
+            .Select(s => metric switch
+            {
+                TargetMetric.Cpu => s.CpuMilliseconds,
+                TargetMetric.P99 => s.P99Milliseconds,
+                _ => s.Value,
+            })
+            .Where(v => !double.IsNaN(v))
+            .Order()
+            .ToArray();
+        if (values.Length == 0)
+        {
+            return double.NaN;
+        }
+        int middle = values.Length / 2;
+        return values.Length % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
+    }
+
+    /// <summary>Median of <paramref name="configuration"/> over the median of <paramref name="reference"/> (the baseline unless given).</summary>
+    public double Ratio(string configuration, string scenario, TargetMetric metric, string reference = ServerConfiguration.Baseline) =>
+        Median(configuration, scenario, metric) / Median(reference, scenario, metric);
+
+    public int FailedCount(string configuration, string scenario) =>
+        Samples.Count(s => s.Configuration == configuration && s.Scenario == scenario && s.Error is not null);
+}

@@ -1,0 +1,69 @@
+namespace EpollTransport.Perf;
+
+/// <summary>
+/// One thing measured against a running DemoWeb. Its unit says what the value is and which way is
+/// better; CPU (when the scenario has it) is server CPU milliseconds per <see cref="CpuPer"/> units of
+/// work, always lower-is-better.
+/// </summary>
+internal abstract class Scenario(string name, string unit, bool higherIsBetter)
+{
+    /// <summary>Seconds of load before each measured run: JIT tiers, pools and connection caches settle.</summary>
+    protected const int WarmupSeconds = 2;
+
+    public string Name { get; } = name;
+
+    /// <summary>Unit of <see cref="Measurement.Value"/>: "req/s", "msg/s", "MiB/s", "KiB/conn".</summary>
+    public string Unit { get; } = unit;
+
+    public bool HigherIsBetter { get; } = higherIsBetter;
+
+    /// <summary>Label of the CPU figure ("CPU ms / 1k req"), or null when the scenario has none.</summary>
+    public virtual string? CpuUnit => null;
+
+    public virtual bool HasP99 => false;
+
+    /// <summary>HTTP scenarios carry the CPU-per-request target and are what the `http` subcommand runs.</summary>
+    public virtual bool IsHttp => false;
+
+    /// <summary>A memory measurement wants a server no other scenario has loaded before it.</summary>
+    public virtual bool NeedsOwnServer => false;
+
+    /// <summary>Executables the scenario runs (checked, and installed where possible, before the first round).</summary>
+    public abstract IReadOnlyList<string> Tools { get; }
+
+    public abstract Task<Measurement> MeasureAsync(DemoServerProcess server, int seconds, CancellationToken cancellation);
+
+    /// <summary>How long a measured run may take beyond its nominal length before it counts as hung.</summary>
+    protected static TimeSpan Deadline(int seconds) => TimeSpan.FromSeconds(seconds + 60);
+}
+
+/// <summary>One measured run: the value in the scenario's unit, p99 latency and server CPU per unit of work (NaN when not measured).</summary>
+internal sealed record Measurement(double Value, double P99Milliseconds, double CpuMilliseconds);
+
+/// <summary>
+/// A scenario driven by an external load generator: warm-up run, then a measured run with the server's
+/// CPU time read before and after.
+/// </summary>
+internal abstract class LoadScenario(string name, string unit) : Scenario(name, unit, higherIsBetter: true)
+{
+    /// <summary>Units of work the CPU figure is normalised to (1,000 requests, 1 GiB, ...).</summary>
+    protected abstract double CpuPer { get; }
+
+    public override async Task<Measurement> MeasureAsync(DemoServerProcess server, int seconds, CancellationToken cancellation)
+    {
+        await RunLoadAsync(server, WarmupSeconds, cancellation);
+        server.EnsureRunning();
+        double cpuBefore = server.CpuSeconds();
+        LoadResult result = await RunLoadAsync(server, seconds, cancellation);
+        double cpuAfter = server.CpuSeconds();
+        double cpu = result.Work > 0 ? (cpuAfter - cpuBefore) * 1000 / result.Work * CpuPer : double.NaN;
+        return new Measurement(result.Value, result.P99Milliseconds, cpu);
+    }
+
+    protected abstract Task<LoadResult> RunLoadAsync(DemoServerProcess server, int seconds, CancellationToken cancellation);
+
+    /// <param name="Value">In the scenario's unit.</param>
+    /// <param name="P99Milliseconds">NaN when the tool does not report it.</param>
+    /// <param name="Work">Requests, messages or bytes done in the run, in the unit <see cref="CpuPer"/> counts.</param>
+    protected sealed record LoadResult(double Value, double P99Milliseconds, double Work);
+}

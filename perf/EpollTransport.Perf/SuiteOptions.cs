@@ -1,0 +1,81 @@
+using System.Globalization;
+
+namespace EpollTransport.Perf;
+
+/// <summary>Command line of the suite: [rounds] [seconds] [--rounds N] [--seconds S] [--only a,b] [--configs x,y].</summary>
+internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, string[] Configs)
+{
+    public const string Usage = """
+        usage: EpollTransport.Perf [suite|http] [rounds=3] [seconds=5] [options]
+               EpollTransport.Perf accept [seconds=5] [clients=32]
+
+          suite                  every scenario (the default); http: the HTTP scenarios only
+          --rounds N             alternating rounds (medians over them)
+          --seconds S            measured seconds per scenario (after a 2 s warm-up)
+          --only TEXT[,TEXT]     scenarios whose name contains any TEXT (case-insensitive; repeatable)
+          --configs TEXT[,TEXT]  configurations whose name contains any TEXT (Sockets default is the baseline of every ratio)
+        """;
+
+    public static SuiteOptions Parse(IReadOnlyList<string> args)
+    {
+        int rounds = 3, seconds = 5, positional = 0;
+        var only = new List<string>();
+        var configs = new List<string>();
+        for (int i = 0; i < args.Count; i++)
+        {
+            string arg = args[i];
+            switch (arg)
+            {
+                case "--rounds":
+                    rounds = Positive(Value(args, ref i), arg);
+                    break;
+                case "--seconds":
+                    seconds = Positive(Value(args, ref i), arg);
+                    break;
+                case "--only":
+                    only.AddRange(List(Value(args, ref i)));
+                    break;
+                case "--configs":
+                    configs.AddRange(List(Value(args, ref i)));
+                    break;
+                default:
+                    if (arg.StartsWith("--", StringComparison.Ordinal))
+                    {
+                        throw new ArgumentException($"Unknown option {arg}.");
+                    }
+                    if (positional == 0)
+                    {
+                        rounds = Positive(arg, "rounds");
+                    }
+                    else if (positional == 1)
+                    {
+                        seconds = Positive(arg, "seconds");
+                    }
+                    else
+                    {
+                        throw new ArgumentException($"Unexpected argument '{arg}'.");
+                    }
+                    positional++;
+                    break;
+            }
+        }
+        return new SuiteOptions(rounds, seconds, only.ToArray(), configs.ToArray());
+    }
+
+    public IReadOnlyList<Scenario> SelectScenarios(IEnumerable<Scenario> scenarios) =>
+        scenarios.Where(s => Only.Length == 0 || Only.Any(o => s.Name.Contains(o, StringComparison.OrdinalIgnoreCase))).ToArray();
+
+    public IReadOnlyList<ServerConfiguration> SelectConfigurations() =>
+        ServerConfiguration.All.Where(c => Configs.Length == 0 || Configs.Any(o => c.Name.Contains(o, StringComparison.OrdinalIgnoreCase))).ToArray();
+
+    private static string Value(IReadOnlyList<string> args, ref int i) =>
+        ++i < args.Count ? args[i] : throw new ArgumentException($"{args[i - 1]} needs a value.");
+
+    private static IEnumerable<string> List(string value) =>
+        value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    private static int Positive(string text, string name) =>
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value) && value > 0
+            ? value
+            : throw new ArgumentException($"{name} must be a positive integer; it was '{text}'.");
+}

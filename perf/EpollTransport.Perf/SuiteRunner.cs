@@ -1,0 +1,173 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace EpollTransport.Perf;
+
+/// <summary>
+/// Runs the selected scenarios against every selected configuration in alternation (round 1: A B C D,
+/// round 2: A B C D, ...), so slow drift on the machine hits every configuration alike. Each
+/// configuration runs as its own DemoWeb process, so /proc can attribute CPU and memory to it. A failed
+/// sample is recorded (NaN, with its error) and the run carries on; a server that died is restarted.
+/// </summary>
+internal static class SuiteRunner
+{
+    public const string DemoWebDll = "src/DemoWeb/bin/Release/net10.0/DemoWeb.dll";
+
+    public static async Task<int> RunAsync(SuiteOptions options, IReadOnlyList<Scenario> candidates, CancellationToken cancellation)
+    {
+        IReadOnlyList<Scenario> scenarios = options.SelectScenarios(candidates);
+        IReadOnlyList<ServerConfiguration> configurations = options.SelectConfigurations();
+        if (scenarios.Count == 0 || configurations.Count == 0)
+        {
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Nothing to run: {scenarios.Count} scenario(s) match --only '{string.Join(',', options.Only)}', {configurations.Count} configuration(s) match --configs '{string.Join(',', options.Configs)}'."));
+            Console.Error.WriteLine("Scenarios: " + string.Join(", ", candidates.Select(s => s.Name)));
+            Console.Error.WriteLine("Configurations: " + string.Join(", ", ServerConfiguration.All.Select(c => c.Name)));
+            return 2;
+        }
+        string demoWeb = Path.GetFullPath(DemoWebDll);
+        if (!File.Exists(demoWeb))
+        {
+            Console.Error.WriteLine($"Build DemoWeb first: {demoWeb} is missing (dotnet build -c Release src/DemoWeb).");
+            return 2;
+        }
+        await PrepareToolsAsync(scenarios, cancellation);
+
+        DateTime started = DateTime.UtcNow;
+        var clock = Stopwatch.StartNew();
+        var samples = new List<Sample>();
+        int total = options.Rounds * configurations.Count * scenarios.Count;
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{options.Rounds} round(s) × {configurations.Count} configuration(s) × {scenarios.Count} scenario(s), {options.Seconds} s each after a 2 s warm-up."));
+        for (int round = 1; round <= options.Rounds; round++)
+        {
+            foreach (ServerConfiguration configuration in configurations)
+            {
+                DemoServerProcess? shared = null;
+                try
+                {
+                    foreach (Scenario scenario in scenarios)
+                    {
+                        Sample sample;
+                        if (scenario.NeedsOwnServer)
+                        {
+                            DemoServerProcess? own = null;
+                            try
+                            {
+                                own = await DemoServerProcess.StartAsync(demoWeb, configuration, cancellation);
+                                sample = await MeasureAsync(own, configuration, scenario, round, options.Seconds, cancellation);
+                            }
+                            catch (Exception e) when (e is not OperationCanceledException || !cancellation.IsCancellationRequested)
+                            {
+                                sample = Failed(configuration, scenario, round, e);
+                            }
+                            finally
+                            {
+                                if (own is not null)
+                                {
+                                    await own.DisposeAsync();
+                                }
+                            }
+                        }
+                        else
+                        {
+                            try
+                            {
+                                if (shared is null || (samples.Count > 0 && samples[^1].Error is not null && await shared.HasExitedAsync(TimeSpan.FromSeconds(2))) || !IsAlive(shared))
+                                {
+                                    if (shared is not null)
+                                    {
+                                        Console.Error.WriteLine($"  DemoWeb ({configuration.Name}) died; starting a new one.");
+                                        await shared.DisposeAsync();
+                                        shared = null;
+                                    }
+                                    shared = await DemoServerProcess.StartAsync(demoWeb, configuration, cancellation);
+                                }
+                                sample = await MeasureAsync(shared, configuration, scenario, round, options.Seconds, cancellation);
+                            }
+                            catch (Exception e) when (e is not OperationCanceledException || !cancellation.IsCancellationRequested)
+                            {
+                                sample = Failed(configuration, scenario, round, e);
+                            }
+                        }
+                        samples.Add(sample);
+                        Progress(samples.Count, total, clock.Elapsed, options.Rounds, scenario, sample);
+                    }
+                }
+                finally
+                {
+                    if (shared is not null)
+                    {
+                        await shared.DisposeAsync();
+                    }
+                }
+            }
+        }
+
+        var results = new Results(configurations, scenarios, samples, options.Rounds, options.Seconds, started);
+        IReadOnlyList<TargetOutcome> targets = TargetCheck.Evaluate(results);
+        string markdown = Report.Markdown(results, targets);
+        Console.WriteLine();
+        Console.WriteLine(markdown);
+        string[] written = await ResultFiles.WriteAsync(results, targets, markdown, cancellation);
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Wrote {string.Join(", ", written)}{(results.IsComplete ? " (and latest.*)" : " (a subset: latest.* left as it was)")} in {clock.Elapsed.TotalMinutes:F1} min."));
+        return samples.All(s => s.Error is null) ? 0 : 1;
+    }
+
+    private static bool IsAlive(DemoServerProcess server)
+    {
+        try
+        {
+            server.EnsureRunning();
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
+    private static async Task<Sample> MeasureAsync(DemoServerProcess server, ServerConfiguration configuration, Scenario scenario, int round, int seconds, CancellationToken cancellation)
+    {
+        Measurement m = await scenario.MeasureAsync(server, seconds, cancellation);
+        server.EnsureRunning();
+        return new Sample(configuration.Name, scenario.Name, round, m.Value, m.P99Milliseconds, m.CpuMilliseconds, null);
+    }
+
+    private static Sample Failed(ServerConfiguration configuration, Scenario scenario, int round, Exception e) =>
+        new(configuration.Name, scenario.Name, round, double.NaN, double.NaN, double.NaN, $"{e.GetType().Name}: {e.Message}");
+
+    private static async Task PrepareToolsAsync(IReadOnlyList<Scenario> scenarios, CancellationToken cancellation)
+    {
+        foreach (string tool in scenarios.SelectMany(s => s.Tools).Distinct())
+        {
+            try
+            {
+                if (tool == EchoClient.Binary)
+                {
+                    await EchoClient.EnsureBuiltAsync(cancellation);
+                }
+                else
+                {
+                    await ToolInstaller.EnsureAsync(tool, cancellation);
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // Carry on: the scenarios that need it fail with this reason, the others still run.
+                Console.Error.WriteLine($"warning: {tool} is not available: {e.Message}");
+            }
+        }
+    }
+
+    private static void Progress(int done, int total, TimeSpan elapsed, int rounds, Scenario scenario, Sample sample)
+    {
+        Sample s = sample;
+        TimeSpan left = TimeSpan.FromTicks(elapsed.Ticks / done * (total - done));
+        string figures = s.Error is not null
+            ? $"FAILED: {s.Error.ReplaceLineEndings(" ")}"
+            : $"{Report.Number(s.Value, scenario.Unit),12} {scenario.Unit,-8}"
+              + (scenario.HasP99 ? $"  p99 {Report.Number(s.P99Milliseconds, "ms"),7} ms" : string.Empty)
+              + (scenario.CpuUnit is not null ? $"  {Report.Number(s.CpuMilliseconds, scenario.CpuUnit),7} {scenario.CpuUnit}" : string.Empty);
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"[{done,3}/{total}] round {s.Round}/{rounds}  {s.Configuration,-15}  {s.Scenario,-36} {figures}   ~{left.TotalMinutes:F0} min left"));
+    }
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The benchmark suite in one command: every server configuration in alternation over every scenario
+# (HTTP through wrk and h2load, TCP echo and idle connections through perf/echo-load), medians, ratios
+# to Sockets default, the target check, and Markdown/JSON/SVG under perf/results/.
+#
+# Usage: perf/run.sh [rounds=3] [seconds=5] [--only TEXT[,TEXT]] [--configs TEXT[,TEXT]]
+# Progress goes to stderr, the tables to stdout. Ctrl+C or SIGTERM stops the load generator and DemoWeb.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rounds=3
+seconds=5
+if [[ ${1:-} =~ ^[0-9]+$ ]]; then rounds=$1; shift; fi
+if [[ ${1:-} =~ ^[0-9]+$ ]]; then seconds=$1; shift; fi
+
+command -v dotnet >/dev/null 2>&1 || { echo "run.sh: the .NET 10 SDK (dotnet) is not on PATH" >&2; exit 2; }
+
+# Load generators and the compiler for our echo client, from apt when missing.
+missing=()
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
+command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=()
+  [ "$(id -u)" = "0" ] || sudo=(sudo)
+  echo "run.sh: installing ${missing[*]} ..." >&2
+  "${sudo[@]}" apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >&2
+fi
+
+echo "run.sh: building DemoWeb, the harness and perf/echo-load (Release) ..." >&2
+dotnet build src/DemoWeb -c Release -nologo -v q >&2
+dotnet build perf/EpollTransport.Perf -c Release -nologo -v q >&2
+client=perf/echo-load/bin/echo_load
+if [ ! -x "$client" ] || [ perf/echo-load/echo_load.c -nt "$client" ]; then
+  mkdir -p perf/echo-load/bin
+  gcc -O2 -Wall -Werror -pthread -o "$client" perf/echo-load/echo_load.c
+fi
+
+# 10,000 idle connections need fds on both ends; children inherit the raised soft limit.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# The harness leads a process group of its own (setsid), so everything it started can be found and
+# stopped: on a signal it gets SIGTERM first (it kills its load generator and stops DemoWeb
+# gracefully), and whatever is still in its group after that is killed.
+pid=
+cleanup() {
+  trap - INT TERM EXIT
+  if [ -n "$pid" ]; then
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    fi
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  fi
+}
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
+trap cleanup EXIT
+
+setsid dotnet perf/EpollTransport.Perf/bin/Release/net10.0/EpollTransport.Perf.dll suite "$rounds" "$seconds" "$@" &
+pid=$!
+status=0
+wait "$pid" || status=$?
+cleanup
+exit "$status"
