@@ -9,24 +9,35 @@ public sealed class EpollTransportOptions
     /// <summary>The largest accepted <see cref="ThreadCount"/>.</summary>
     public const int MaxThreadCount = 256;
 
-    private int _threadCount = DefaultThreadCount;
+    private int? _threadCount;
     private long? _maxReadBufferSize = 1024 * 1024;
     private long? _maxWriteBufferSize = 64 * 1024;
     private int _backlog = 512;
 
     /// <summary>
-    /// The default number of epoll loops: one per processor, at most 16.
+    /// The default number of epoll loops when application code runs on the thread pool: half the
+    /// processors, at least 1 and at most 16 (the default Kestrel's libuv transport had). The loops
+    /// only move bytes; the pool's workers run the application on the other half, and on a busy box a
+    /// loop per processor mostly adds sleep/wake-up cycles (measured in <c>perf/</c>).
     /// </summary>
-    public static int DefaultThreadCount => Math.Min(Environment.ProcessorCount, 16);
+    public static int DefaultThreadCount => Math.Clamp(Environment.ProcessorCount / 2, 1, 16);
+
+    /// <summary>
+    /// The default number of epoll loops with <see cref="UnsafePreferInlineScheduling"/>: one per
+    /// processor, at most 16, because the loops then run the application as well.
+    /// </summary>
+    public static int DefaultInlineThreadCount => Math.Min(Environment.ProcessorCount, 16);
 
     /// <summary>
     /// The number of epoll loops. Each loop is a dedicated thread with its own epoll instance,
     /// memory pool and scheduler; a connection stays on the loop that accepted it.
-    /// Must be between 1 and <see cref="MaxThreadCount"/>.
+    /// Must be between 1 and <see cref="MaxThreadCount"/>. Unless set, it follows
+    /// <see cref="UnsafePreferInlineScheduling"/>: <see cref="DefaultThreadCount"/> without it,
+    /// <see cref="DefaultInlineThreadCount"/> with it.
     /// </summary>
     public int ThreadCount
     {
-        get => _threadCount;
+        get => _threadCount ?? (UnsafePreferInlineScheduling ? DefaultInlineThreadCount : DefaultThreadCount);
         set
         {
             if (value < 1 || value > MaxThreadCount)

@@ -21,7 +21,7 @@ public class OptionsTests
     public void DefaultsFollowTheSocketsTransport()
     {
         var options = new EpollTransportOptions();
-        Assert.Equal(Math.Min(Environment.ProcessorCount, 16), options.ThreadCount);
+        Assert.Equal(Math.Clamp(Environment.ProcessorCount / 2, 1, 16), options.ThreadCount);
         Assert.Equal(EpollTransportOptions.DefaultThreadCount, options.ThreadCount);
         Assert.Equal(1024 * 1024, options.MaxReadBufferSize);
         Assert.Equal(64 * 1024, options.MaxWriteBufferSize);
@@ -30,6 +30,22 @@ public class OptionsTests
         Assert.False(options.ReusePort);
         Assert.False(options.UnsafePreferInlineScheduling);
         Assert.Equal(256, EpollTransportOptions.MaxThreadCount);
+    }
+
+    [Fact]
+    public void UnsetThreadCountFollowsTheSchedulingMode()
+    {
+        var options = new EpollTransportOptions { UnsafePreferInlineScheduling = true };
+        Assert.Equal(Math.Min(Environment.ProcessorCount, 16), options.ThreadCount);
+        Assert.Equal(EpollTransportOptions.DefaultInlineThreadCount, options.ThreadCount);
+
+        options.UnsafePreferInlineScheduling = false;
+        Assert.Equal(EpollTransportOptions.DefaultThreadCount, options.ThreadCount);
+
+        // Once set, the count stays what the user asked for whichever mode follows.
+        options.ThreadCount = 3;
+        options.UnsafePreferInlineScheduling = true;
+        Assert.Equal(3, options.ThreadCount);
     }
 
     [Theory]
