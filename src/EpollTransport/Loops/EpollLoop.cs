@@ -240,6 +240,14 @@ internal sealed class EpollLoop
         }
 
         RunReadContinuations();
+        if (count == 1 && _epoll.TokenAt(0) == WakeToken)
+        {
+            // Woken by a hand-off alone: the thread that woke us (an HTTP/2 frame writer flushing
+            // stream after stream, a handler between flushes) is usually mid-burst. Giving up the CPU
+            // once lets it finish, so the sends below carry the burst in one sendmsg instead of one
+            // per flush; measured in perf/, this cut h2c's sends per request from 0.083 to 0.032.
+            Thread.Yield();
+        }
         RunDueTimers();
         _workLeftOver = !Scheduler.RunQueued(MaxWorkItemsPerTurn);
         Counters.AllocatedBytes = GC.GetAllocatedBytesForCurrentThread();
