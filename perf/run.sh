@@ -15,27 +15,11 @@ if [[ ${1:-} =~ ^[0-9]+$ ]]; then seconds=$1; shift; fi
 
 command -v dotnet >/dev/null 2>&1 || { echo "run.sh: the .NET 10 SDK (dotnet) is not on PATH" >&2; exit 2; }
 
-# Load generators and the compiler for our echo client, from apt when missing.
-missing=()
-command -v wrk >/dev/null 2>&1 || missing+=(wrk)
-command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
-command -v gcc >/dev/null 2>&1 || missing+=(gcc)
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo=()
-  [ "$(id -u)" = "0" ] || sudo=(sudo)
-  echo "run.sh: installing ${missing[*]} ..." >&2
-  "${sudo[@]}" apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >&2
-fi
-
-echo "run.sh: building DemoWeb, the harness and perf/echo-load (Release) ..." >&2
+# The harness itself finds or installs wrk, h2load and gcc (apt-get) and builds perf/echo-load before
+# the first sample (ToolInstaller, EchoClient), so running it directly works the same way.
+echo "run.sh: building DemoWeb and the harness (Release) ..." >&2
 dotnet build src/DemoWeb -c Release -nologo -v q >&2
 dotnet build perf/EpollTransport.Perf -c Release -nologo -v q >&2
-client=perf/echo-load/bin/echo_load
-if [ ! -x "$client" ] || [ perf/echo-load/echo_load.c -nt "$client" ]; then
-  mkdir -p perf/echo-load/bin
-  gcc -O2 -Wall -Werror -pthread -o "$client" perf/echo-load/echo_load.c
-fi
 
 # 10,000 idle connections need fds on both ends; children inherit the raised soft limit.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

@@ -23,16 +23,24 @@ internal static class ToolInstaller
             throw new InvalidOperationException($"{command} is not on PATH and cannot be installed here; install it and run again.");
         }
         Console.Error.WriteLine($"{command} is missing; installing {package} with apt-get ...");
-        (string, string)[] environment = [("DEBIAN_FRONTEND", "noninteractive")];
         if (!s_updated)
         {
-            await Processes.RunAsync("apt-get", ["update", "-qq"], TimeSpan.FromMinutes(10), cancellation, environment);
+            await AptGetAsync(["update", "-qq"], cancellation);
             s_updated = true;
         }
-        await Processes.RunAsync("apt-get", ["install", "-y", "-qq", package], TimeSpan.FromMinutes(10), cancellation, environment);
+        await AptGetAsync(["install", "-y", "-qq", package], cancellation);
         if (!Processes.IsOnPath(command))
         {
             throw new InvalidOperationException($"Installed {package} but {command} is still not on PATH.");
         }
+    }
+
+    /// <summary>apt-get as root, or through sudo for anyone else (sudo keeps DEBIAN_FRONTEND only when told, hence env).</summary>
+    private static Task<string> AptGetAsync(string[] arguments, CancellationToken cancellation)
+    {
+        string[] command = ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", .. arguments];
+        return Environment.IsPrivilegedProcess
+            ? Processes.RunAsync(command[0], command[1..], TimeSpan.FromMinutes(10), cancellation)
+            : Processes.RunAsync("sudo", command, TimeSpan.FromMinutes(10), cancellation);
     }
 }
