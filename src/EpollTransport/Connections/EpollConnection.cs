@@ -53,11 +53,12 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
     {
         _loop = loop;
         _fd = fd;
-        var inputPipe = new Pipe(loop.InputPipeOptions);
-        var outputPipe = new Pipe(loop.OutputPipeOptions);
+        (Pipe inputPipe, Pipe outputPipe) = CreatePipes(loop);
         _input = inputPipe.Writer;
         _output = outputPipe.Reader;
-        _originalTransport = new DuplexPipe(inputPipe.Reader, outputPipe.Writer);
+        _originalTransport = new DuplexPipe(
+            loop.Settings.UnsafePreferInlineScheduling ? inputPipe.Reader : _inputReader = new InputPipeReader(inputPipe.Reader),
+            outputPipe.Writer);
         Transport = _originalTransport;
         LocalEndPoint = localEndPoint;
         RemoteEndPoint = remoteEndPoint;

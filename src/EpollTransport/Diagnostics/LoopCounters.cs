@@ -15,6 +15,9 @@ internal sealed class LoopCounters
     public long Wakeups;
     public long WorkItems;
 
+    /// <summary>Held sends the loop released because their application dispatch had not returned in time.</summary>
+    public long HeldSendsTimedOut;
+
     /// <summary>Bytes the loop thread has allocated, sampled once per turn; tests use it to prove the I/O path does not allocate.</summary>
     public long AllocatedBytes;
 

@@ -82,6 +82,8 @@ internal sealed class EpollLoop
 
     public LoopCounters Counters { get; } = new();
 
+    public HeldSendWatch HeldSends { get; } = new();
+
     public GatherSender GatherSender { get; } = new();
 
     public byte[] ReceiveSpill { get; }
@@ -249,6 +251,7 @@ internal sealed class EpollLoop
             Thread.Yield();
         }
         RunDueTimers();
+        Counters.HeldSendsTimedOut += HeldSends.ReleaseOverdue();
         _workLeftOver = !Scheduler.RunQueued(MaxWorkItemsPerTurn);
         Counters.AllocatedBytes = GC.GetAllocatedBytesForCurrentThread();
     }
@@ -259,11 +262,13 @@ internal sealed class EpollLoop
         {
             return 0;
         }
+        // A dispatch that holds a send may block; wake up in time to release the hold ourselves.
+        int cap = HeldSends.AnyDispatchOut ? HeldSendWatch.HoldTimeoutMilliseconds : -1;
         if (_timers.Count == 0)
         {
-            return -1;
+            return cap;
         }
-        long next = long.MaxValue;
+        long next = cap < 0 ? long.MaxValue : Environment.TickCount64 + cap;
         foreach (var timer in _timers)
         {
             next = Math.Min(next, timer.DueTicks);

@@ -1,0 +1,85 @@
+using System.Diagnostics;
+using System.IO.Pipelines;
+using EpollTransport.Loops;
+
+namespace EpollTransport.Connections;
+
+/// <summary>
+/// Holding the send pump's wake-up while the application is mid-dispatch (see
+/// <see cref="ApplicationDispatcher"/>). A held send leaves when the dispatch returns, or, if the
+/// dispatch blocks (a synchronous wait for something the peer sends only after seeing our bytes), when
+/// the loop finds it overdue; after such a time-out the rest of that dispatch sends at once.
+/// </summary>
+internal sealed partial class EpollConnection
+{
+    private InputPipeReader? _inputReader;
+    private Action<object?>? _heldSend;
+    private object? _heldSendState;
+    private long _heldSince;
+    private bool _holdingDisabled;
+
+    private (Pipe Input, Pipe Output) CreatePipes(EpollLoop loop)
+    {
+        if (loop.Settings.UnsafePreferInlineScheduling)
+        {
+            // The application runs on the loop thread, whose queued sends already wait for it to return.
+            return (new Pipe(loop.InputPipeOptions), new Pipe(loop.OutputPipeOptions));
+        }
+        PipeOptions input = loop.InputPipeOptions;
+        PipeOptions output = loop.OutputPipeOptions;
+        return (
+            new Pipe(new PipeOptions(input.Pool, new ApplicationDispatcher(this, loop), input.WriterScheduler,
+                input.PauseWriterThreshold, input.ResumeWriterThreshold, input.MinimumSegmentSize, useSynchronizationContext: false)),
+            new Pipe(new PipeOptions(output.Pool, new HeldSendScheduler(this, loop.Scheduler), output.WriterScheduler,
+                output.PauseWriterThreshold, output.ResumeWriterThreshold, output.MinimumSegmentSize, useSynchronizationContext: false)));
+    }
+
+    /// <summary>A new application dispatch starts. Thread-pool thread.</summary>
+    public void BeginDispatch() => _holdingDisabled = false;
+
+    /// <summary>
+    /// Keeps the send pump's continuation until the dispatch returns, if the application is answering a
+    /// batch (it left input unconsumed). Dispatching thread.
+    /// </summary>
+    public bool TryHoldSend(Action<object?> action, object? state)
+    {
+        if (Volatile.Read(ref _holdingDisabled) || _inputReader is not { InputLeft: true })
+        {
+            return false;
+        }
+        _heldSendState = state;
+        _heldSince = Stopwatch.GetTimestamp();
+        Volatile.Write(ref _heldSend, action);
+        _loop.HeldSends.Watch(this, _heldSince);
+        return true;
+    }
+
+    /// <summary>The dispatch returned: wake the send pump if a send is held. Dispatching thread.</summary>
+    public void ReleaseHeldSend()
+    {
+        if (Interlocked.Exchange(ref _heldSend, null) is { } action)
+        {
+            _loop.Scheduler.Schedule(action, _heldSendState);
+        }
+    }
+
+    /// <summary>
+    /// The loop found the send held since <paramref name="heldSince"/> overdue: run it now and stop
+    /// holding for the rest of this dispatch. Loop thread.
+    /// </summary>
+    public bool ReleaseOverdueSend(long heldSince)
+    {
+        if (Volatile.Read(ref _heldSince) != heldSince)
+        {
+            // Released already, and perhaps held again since: a newer watch entry covers that hold.
+            return false;
+        }
+        Volatile.Write(ref _holdingDisabled, true);
+        if (Interlocked.Exchange(ref _heldSend, null) is { } action)
+        {
+            _loop.RunWorkItem(action, _heldSendState);
+            return true;
+        }
+        return false;
+    }
+}
