@@ -3,7 +3,7 @@
 # (HTTP through wrk and h2load, TCP echo and idle connections through perf/echo-load), medians, ratios
 # to Sockets default, the target check, and Markdown/JSON/SVG under perf/results/.
 #
-# Usage: perf/run.sh [rounds=3] [seconds=5] [--only TEXT[,TEXT]] [--configs TEXT[,TEXT]]
+# Usage: perf/run.sh [rounds=3] [seconds=5] [--only TEXT[,TEXT]] [--configs TEXT[,TEXT]] [--app-log-level LEVEL]
 # Progress goes to stderr, the tables to stdout. Ctrl+C or SIGTERM stops the load generator and DemoWeb.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -31,10 +31,10 @@ internal sealed class DemoServerProcess : IAsyncDisposable
 
     public int H2cPort { get; private set; }
 
-    public static async Task<DemoServerProcess> StartAsync(string demoWebDll, ServerConfiguration configuration, CancellationToken cancellation)
+    public static async Task<DemoServerProcess> StartAsync(string demoWebDll, ServerConfiguration configuration, string appLogLevel, CancellationToken cancellation)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string argument in new[] { demoWebDll, "--urls", "http://127.0.0.1:0", "--echo-port", "0", "--h2c-port", "0", "--Logging:LogLevel:Default=Warning" }.Concat(configuration.Arguments))
+        foreach (string argument in new[] { demoWebDll, "--urls", "http://127.0.0.1:0", "--echo-port", "0", "--h2c-port", "0", $"--Logging:LogLevel:Default={appLogLevel}" }.Concat(configuration.Arguments))
         {
             start.ArgumentList.Add(argument);
         }

@@ -56,9 +56,13 @@ internal sealed partial class HttpLoadScenario(string name, HttpTool tool, strin
             Console.Error.WriteLine($"  note: wrk {errors.Value.Trim()}");
         }
         Match p99 = WrkP99().Match(output);
+        double p99Milliseconds = p99.Success ? ToMilliseconds(Number(p99.Groups[1].Value), p99.Groups[2].Value) : double.NaN;
         return new LoadResult(
             Number(rps.Groups[1].Value),
-            p99.Success ? ToMilliseconds(Number(p99.Groups[1].Value), p99.Groups[2].Value) : double.NaN,
+            // Under a pipelining script wrk's latency sampling is per batch, and some runs record none
+            // at all (seen with our held sends, where a whole batch arrives in one segment); it then
+            // prints 0.00us, which means "not measured", not "instant".
+            p99Milliseconds > 0 ? p99Milliseconds : double.NaN,
             Number(requests.Groups[1].Value));
     }
 

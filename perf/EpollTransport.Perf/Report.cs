@@ -11,7 +11,7 @@ internal static class Report
     {
         var text = new StringBuilder();
         string[] names = results.Configurations.Select(c => c.Name).ToArray();
-        text.AppendLine(CultureInfo.InvariantCulture, $"Medians of {results.Rounds} alternating round(s) of {results.Seconds} s per scenario (each after a 2 s warm-up); ratios to {ServerConfiguration.Baseline} from the same run. {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}; load generators on the same machine. Started {results.StartedUtc.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)} UTC.");
+        text.AppendLine(CultureInfo.InvariantCulture, $"Medians of {results.Rounds} alternating round(s) of {results.Seconds} s per scenario (each after a 2 s warm-up); ratios to {ServerConfiguration.Baseline} from the same run. {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}; load generators on the same machine; DemoWeb's log level {results.AppLogLevel}. Started {results.StartedUtc.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)} UTC.");
         if (!results.Has(ServerConfiguration.Baseline))
         {
             text.AppendLine();

@@ -47,6 +47,7 @@ internal static class ResultFiles
             startedUtc = results.StartedUtc,
             rounds = results.Rounds,
             seconds = results.Seconds,
+            appLogLevel = results.AppLogLevel,
             complete = results.IsComplete,
             machine = new
             {

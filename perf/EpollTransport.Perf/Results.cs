@@ -4,7 +4,7 @@ namespace EpollTransport.Perf;
 internal sealed record Sample(string Configuration, string Scenario, int Round, double Value, double P99Milliseconds, double CpuMilliseconds, string? Error);
 
 /// <summary>The samples of a suite run, with medians and ratios to the baseline configuration.</summary>
-internal sealed class Results(IReadOnlyList<ServerConfiguration> configurations, IReadOnlyList<Scenario> scenarios, IReadOnlyList<Sample> samples, int rounds, int seconds, DateTime startedUtc)
+internal sealed class Results(IReadOnlyList<ServerConfiguration> configurations, IReadOnlyList<Scenario> scenarios, IReadOnlyList<Sample> samples, int rounds, int seconds, string appLogLevel, DateTime startedUtc)
 {
     public IReadOnlyList<ServerConfiguration> Configurations { get; } = configurations;
 
@@ -15,6 +15,9 @@ internal sealed class Results(IReadOnlyList<ServerConfiguration> configurations,
     public int Rounds { get; } = rounds;
 
     public int Seconds { get; } = seconds;
+
+    /// <summary>DemoWeb's default log level during the run.</summary>
+    public string AppLogLevel { get; } = appLogLevel;
 
     public DateTime StartedUtc { get; } = startedUtc;
 

@@ -3,8 +3,15 @@ using System.Globalization;
 namespace EpollTransport.Perf;
 
 /// <summary>Command line of the suite: [rounds] [seconds] [--rounds N] [--seconds S] [--only a,b] [--configs x,y].</summary>
-internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, string[] Configs)
+internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, string[] Configs, string AppLogLevel)
 {
+    /// <summary>
+    /// DemoWeb's log level under load. Off, as TechEmpower's ASP.NET Core entries run: with any logger
+    /// enabled, hosting opens a log scope and an Activity per request, the same cost under every
+    /// transport, which only dilutes the comparison between them.
+    /// </summary>
+    public const string DefaultAppLogLevel = "None";
+
     public const string Usage = """
         usage: EpollTransport.Perf [suite|http] [rounds=3] [seconds=5] [options]
                EpollTransport.Perf accept [seconds=5] [clients=32]
@@ -14,6 +21,7 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
           --seconds S            measured seconds per scenario (after a 2 s warm-up)
           --only TEXT[,TEXT]     scenarios whose name contains any TEXT (case-insensitive; repeatable)
           --configs TEXT[,TEXT]  configurations whose name contains any TEXT (Sockets default is the baseline of every ratio)
+          --app-log-level LEVEL  DemoWeb's Logging:LogLevel:Default during the run (default None: logging off)
         """;
 
     public static SuiteOptions Parse(IReadOnlyList<string> args)
@@ -21,6 +29,7 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
         int rounds = 3, seconds = 5, positional = 0;
         var only = new List<string>();
         var configs = new List<string>();
+        string appLogLevel = DefaultAppLogLevel;
         for (int i = 0; i < args.Count; i++)
         {
             string arg = args[i];
@@ -34,6 +43,9 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
                     break;
                 case "--only":
                     only.AddRange(List(Value(args, ref i)));
+                    break;
+                case "--app-log-level":
+                    appLogLevel = LogLevel(Value(args, ref i));
                     break;
                 case "--configs":
                     configs.AddRange(List(Value(args, ref i)));
@@ -59,7 +71,7 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
                     break;
             }
         }
-        return new SuiteOptions(rounds, seconds, only.ToArray(), configs.ToArray());
+        return new SuiteOptions(rounds, seconds, only.ToArray(), configs.ToArray(), appLogLevel);
     }
 
     public IReadOnlyList<Scenario> SelectScenarios(IEnumerable<Scenario> scenarios) =>
@@ -73,6 +85,11 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
 
     private static IEnumerable<string> List(string value) =>
         value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    private static string LogLevel(string text) =>
+        Enum.TryParse(text, ignoreCase: true, out Microsoft.Extensions.Logging.LogLevel level) && Enum.IsDefined(level) && !int.TryParse(text, out _)
+            ? level.ToString()
+            : throw new ArgumentException($"--app-log-level must be one of {string.Join(", ", Enum.GetNames<Microsoft.Extensions.Logging.LogLevel>())}; it was '{text}'.");
 
     private static int Positive(string text, string name) =>
         int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value) && value > 0

@@ -52,7 +52,7 @@ internal static class SuiteRunner
                             DemoServerProcess? own = null;
                             try
                             {
-                                own = await DemoServerProcess.StartAsync(demoWeb, configuration, cancellation);
+                                own = await DemoServerProcess.StartAsync(demoWeb, configuration, options.AppLogLevel, cancellation);
                                 sample = await MeasureAsync(own, configuration, scenario, round, options.Seconds, cancellation);
                             }
                             catch (Exception e) when (e is not OperationCanceledException || !cancellation.IsCancellationRequested)
@@ -79,7 +79,7 @@ internal static class SuiteRunner
                                         await shared.DisposeAsync();
                                         shared = null;
                                     }
-                                    shared = await DemoServerProcess.StartAsync(demoWeb, configuration, cancellation);
+                                    shared = await DemoServerProcess.StartAsync(demoWeb, configuration, options.AppLogLevel, cancellation);
                                 }
                                 sample = await MeasureAsync(shared, configuration, scenario, round, options.Seconds, cancellation);
                             }
@@ -102,7 +102,7 @@ internal static class SuiteRunner
             }
         }
 
-        var results = new Results(configurations, scenarios, samples, options.Rounds, options.Seconds, started);
+        var results = new Results(configurations, scenarios, samples, options.Rounds, options.Seconds, options.AppLogLevel, started);
         IReadOnlyList<TargetOutcome> targets = TargetCheck.Evaluate(results);
         string markdown = Report.Markdown(results, targets);
         Console.WriteLine();
