@@ -29,5 +29,6 @@ internal sealed class LoopCounters
         Volatile.Read(ref BytesSent),
         Volatile.Read(ref Reads),
         Volatile.Read(ref Writes),
-        Volatile.Read(ref Wakeups));
+        Volatile.Read(ref Wakeups),
+        Volatile.Read(ref HeldSendsTimedOut));
 }

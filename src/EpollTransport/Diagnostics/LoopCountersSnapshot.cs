@@ -9,6 +9,10 @@ namespace EpollTransport.Diagnostics;
 /// <param name="Reads">Read system calls.</param>
 /// <param name="Writes">Write system calls.</param>
 /// <param name="Wakeups">Times epoll_wait returned.</param>
+/// <param name="HeldSendsTimedOut">
+/// Sends held for a pipelined batch that the loop released itself because the application's dispatch
+/// had not returned within the hold timeout: a handler blocking its thread after a flush.
+/// </param>
 public readonly record struct LoopCountersSnapshot(
     int LoopIndex,
     long ConnectionsCurrent,
@@ -17,4 +21,5 @@ public readonly record struct LoopCountersSnapshot(
     long BytesSent,
     long Reads,
     long Writes,
-    long Wakeups);
+    long Wakeups,
+    long HeldSendsTimedOut);
