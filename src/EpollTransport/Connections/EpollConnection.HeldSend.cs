@@ -34,6 +34,17 @@ internal sealed partial class EpollConnection
                 output.PauseWriterThreshold, output.ResumeWriterThreshold, output.MinimumSegmentSize, useSynchronizationContext: false)));
     }
 
+    /// <summary>The application's end of the input pipe; without inline scheduling it reports whether input is left.</summary>
+    private PipeReader ApplicationInput(PipeReader reader)
+    {
+        if (_loop.Settings.UnsafePreferInlineScheduling)
+        {
+            return reader;
+        }
+        _inputReader = new InputPipeReader(reader);
+        return _inputReader;
+    }
+
     /// <summary>A new application dispatch starts. Thread-pool thread.</summary>
     public void BeginDispatch() => _holdingDisabled = false;
 

@@ -56,9 +56,7 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
         (Pipe inputPipe, Pipe outputPipe) = CreatePipes(loop);
         _input = inputPipe.Writer;
         _output = outputPipe.Reader;
-        _originalTransport = new DuplexPipe(
-            loop.Settings.UnsafePreferInlineScheduling ? inputPipe.Reader : _inputReader = new InputPipeReader(inputPipe.Reader),
-            outputPipe.Writer);
+        _originalTransport = new DuplexPipe(ApplicationInput(inputPipe.Reader), outputPipe.Writer);
         Transport = _originalTransport;
         LocalEndPoint = localEndPoint;
         RemoteEndPoint = remoteEndPoint;
