@@ -18,31 +18,26 @@ internal sealed partial class EpollConnection
     private long _heldSince;
     private bool _holdingDisabled;
 
-    private (Pipe Input, Pipe Output) CreatePipes(EpollLoop loop)
+    /// <summary>
+    /// The two pipes, and the application's end of the input: without inline scheduling the pipes get
+    /// this connection's dispatcher and send scheduler, and the input end reports whether input is left.
+    /// </summary>
+    private (Pipe Input, Pipe Output, PipeReader ApplicationInput) CreatePipes(EpollLoop loop)
     {
         if (loop.Settings.UnsafePreferInlineScheduling)
         {
             // The application runs on the loop thread, whose queued sends already wait for it to return.
-            return (new Pipe(loop.InputPipeOptions), new Pipe(loop.OutputPipeOptions));
+            var inlineInput = new Pipe(loop.InputPipeOptions);
+            return (inlineInput, new Pipe(loop.OutputPipeOptions), inlineInput.Reader);
         }
         PipeOptions input = loop.InputPipeOptions;
         PipeOptions output = loop.OutputPipeOptions;
-        return (
-            new Pipe(new PipeOptions(input.Pool, new ApplicationDispatcher(this, loop), input.WriterScheduler,
-                input.PauseWriterThreshold, input.ResumeWriterThreshold, input.MinimumSegmentSize, useSynchronizationContext: false)),
-            new Pipe(new PipeOptions(output.Pool, new HeldSendScheduler(this, loop.Scheduler), output.WriterScheduler,
-                output.PauseWriterThreshold, output.ResumeWriterThreshold, output.MinimumSegmentSize, useSynchronizationContext: false)));
-    }
-
-    /// <summary>The application's end of the input pipe; without inline scheduling it reports whether input is left.</summary>
-    private PipeReader ApplicationInput(PipeReader reader)
-    {
-        if (_loop.Settings.UnsafePreferInlineScheduling)
-        {
-            return reader;
-        }
-        _inputReader = new InputPipeReader(reader);
-        return _inputReader;
+        var inputPipe = new Pipe(new PipeOptions(input.Pool, new ApplicationDispatcher(this, loop), input.WriterScheduler,
+            input.PauseWriterThreshold, input.ResumeWriterThreshold, input.MinimumSegmentSize, useSynchronizationContext: false));
+        var outputPipe = new Pipe(new PipeOptions(output.Pool, new HeldSendScheduler(this, loop.Scheduler), output.WriterScheduler,
+            output.PauseWriterThreshold, output.ResumeWriterThreshold, output.MinimumSegmentSize, useSynchronizationContext: false));
+        _inputReader = new InputPipeReader(inputPipe.Reader);
+        return (inputPipe, outputPipe, _inputReader);
     }
 
     /// <summary>A new application dispatch starts. Thread-pool thread.</summary>

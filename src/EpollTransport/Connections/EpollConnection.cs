@@ -53,10 +53,10 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
     {
         _loop = loop;
         _fd = fd;
-        (Pipe inputPipe, Pipe outputPipe) = CreatePipes(loop);
+        (Pipe inputPipe, Pipe outputPipe, PipeReader applicationInput) = CreatePipes(loop);
         _input = inputPipe.Writer;
         _output = outputPipe.Reader;
-        _originalTransport = new DuplexPipe(ApplicationInput(inputPipe.Reader), outputPipe.Writer);
+        _originalTransport = new DuplexPipe(applicationInput, outputPipe.Writer);
         Transport = _originalTransport;
         LocalEndPoint = localEndPoint;
         RemoteEndPoint = remoteEndPoint;
