@@ -59,9 +59,11 @@ internal sealed partial class HttpLoadScenario(string name, HttpTool tool, strin
         double p99Milliseconds = p99.Success ? ToMilliseconds(Number(p99.Groups[1].Value), p99.Groups[2].Value) : double.NaN;
         return new LoadResult(
             Number(rps.Groups[1].Value),
-            // Under a pipelining script wrk's latency sampling is per batch, and some runs record none
-            // at all (seen with our held sends, where a whole batch arrives in one segment); it then
-            // prints 0.00us, which means "not measured", not "instant".
+            // wrk 4.1 prints 0.00us when its percentile walk never reaches the rank, which happens under
+            // the pipelining script: it records one latency per batch of 16, but its coordinated-omission
+            // correction assumes one per response (runtime / responses per connection) and adds
+            // synthetic samples below the recorded minimum, where the walk (minimum to maximum) never
+            // looks. Once they pass 1% of the count, p99 comes out as 0: "not measured", not "instant".
             p99Milliseconds > 0 ? p99Milliseconds : double.NaN,
             Number(requests.Groups[1].Value));
     }
