@@ -4,14 +4,22 @@
 # to Sockets default, the target check, and Markdown/JSON/SVG under perf/results/.
 #
 # Usage: perf/run.sh [rounds=3] [seconds=5] [--only TEXT[,TEXT]] [--configs TEXT[,TEXT]] [--app-log-level LEVEL]
+#        perf/run.sh profile [seconds=5] [--only TEXT[,TEXT]] [--configs TEXT[,TEXT]]
+#          (where the server's CPU goes under `perf record`: transport, thread pool, GC, JIT, Kestrel+app)
 # Progress goes to stderr, the tables to stdout. Ctrl+C or SIGTERM stops the load generator and DemoWeb.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rounds=3
-seconds=5
-if [[ ${1:-} =~ ^[0-9]+$ ]]; then rounds=$1; shift; fi
-if [[ ${1:-} =~ ^[0-9]+$ ]]; then seconds=$1; shift; fi
+if [[ ${1:-} == profile ]]; then
+  shift
+  arguments=(profile "$@")
+else
+  rounds=3
+  seconds=5
+  if [[ ${1:-} =~ ^[0-9]+$ ]]; then rounds=$1; shift; fi
+  if [[ ${1:-} =~ ^[0-9]+$ ]]; then seconds=$1; shift; fi
+  arguments=(suite "$rounds" "$seconds" "$@")
+fi
 
 command -v dotnet >/dev/null 2>&1 || { echo "run.sh: the .NET 10 SDK (dotnet) is not on PATH" >&2; exit 2; }
 
@@ -42,7 +50,7 @@ trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
 trap cleanup EXIT
 
-setsid dotnet perf/EpollTransport.Perf/bin/Release/net10.0/EpollTransport.Perf.dll suite "$rounds" "$seconds" "$@" &
+setsid dotnet perf/EpollTransport.Perf/bin/Release/net10.0/EpollTransport.Perf.dll "${arguments[@]}" &
 pid=$!
 status=0
 wait "$pid" || status=$?

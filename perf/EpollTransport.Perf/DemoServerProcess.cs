@@ -25,6 +25,8 @@ internal sealed class DemoServerProcess : IAsyncDisposable
         _errors = errors;
     }
 
+    public int ProcessId => _process.Id;
+
     public int HttpPort { get; private set; }
 
     public int EchoPort { get; private set; }

@@ -70,6 +70,9 @@ internal static class Processes
         }
     }
 
+    /// <summary><paramref name="command"/> as root: as it is when we are root, through sudo for anyone else.</summary>
+    public static string[] AsRoot(string[] command) => Environment.IsPrivilegedProcess ? command : ["sudo", .. command];
+
     /// <summary>Whether <paramref name="command"/> is an executable file on PATH.</summary>
     public static bool IsOnPath(string command) =>
         (Environment.GetEnvironmentVariable("PATH") ?? string.Empty)

@@ -5,6 +5,7 @@ using EpollTransport.Perf;
 // From anywhere in the repository (perf/run.sh builds everything first and passes its arguments on):
 //   dotnet run -c Release --project perf/EpollTransport.Perf -- [suite] [rounds=3] [seconds=5] [--only ...] [--configs ...]
 //   dotnet run -c Release --project perf/EpollTransport.Perf -- http [rounds] [seconds] [...]   (HTTP scenarios only)
+//   dotnet run -c Release --project perf/EpollTransport.Perf -- profile [seconds=5] [--only ...] [--configs ...]
 //   dotnet run -c Release --project perf/EpollTransport.Perf -- accept [seconds] [clients]
 Directory.SetCurrentDirectory(RepositoryRoot());
 
@@ -40,6 +41,8 @@ try
             return await SuiteRunner.RunAsync(SuiteOptions.Parse(rest), ScenarioCatalog.All, stop.Token);
         case "http":
             return await SuiteRunner.RunAsync(SuiteOptions.Parse(rest), ScenarioCatalog.All.Where(s => s.IsHttp).ToArray(), stop.Token);
+        case "profile":
+            return await ProfileRunner.RunAsync(SuiteOptions.ParseProfile(rest), ScenarioCatalog.All, stop.Token);
         case "help" or "-h" or "--help":
             Console.WriteLine(SuiteOptions.Usage);
             return 0;

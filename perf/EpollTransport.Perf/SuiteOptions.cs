@@ -14,6 +14,7 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
 
     public const string Usage = """
         usage: EpollTransport.Perf [suite|http] [rounds=3] [seconds=5] [options]
+               EpollTransport.Perf profile [seconds=5] [--only TEXT[,TEXT]] [--configs TEXT[,TEXT]]
                EpollTransport.Perf accept [seconds=5] [clients=32]
 
           suite                  every scenario (the default); http: the HTTP scenarios only
@@ -22,11 +23,26 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
           --only TEXT[,TEXT]     scenarios whose name contains any TEXT (case-insensitive; repeatable)
           --configs TEXT[,TEXT]  configurations whose name contains any TEXT (Sockets default is the baseline of every ratio)
           --app-log-level LEVEL  DemoWeb's Logging:LogLevel:Default during the run (default None: logging off)
+
+          profile                each selected load scenario (default: all) on each selected configuration
+                                 (default: Sockets default and Epoll default) under `perf record`, with the
+                                 server's CPU split into transport, thread pool, GC, JIT and Kestrel+app
         """;
 
-    public static SuiteOptions Parse(IReadOnlyList<string> args)
+    /// <summary>The suite's command line: positional rounds, then seconds.</summary>
+    public static SuiteOptions Parse(IReadOnlyList<string> args) => Parse(args, profile: false);
+
+    /// <summary>The profile command's: one profiled run per scenario and configuration, so only seconds is positional.</summary>
+    public static SuiteOptions ParseProfile(IReadOnlyList<string> args) => Parse(args, profile: true);
+
+    private static SuiteOptions Parse(IReadOnlyList<string> args, bool profile)
     {
-        int rounds = 3, seconds = 5, positional = 0;
+        int rounds = profile ? 1 : 3, seconds = 5, positional = 0;
+        // Profile takes no rounds: its first positional is the seconds.
+        if (profile)
+        {
+            positional = 1;
+        }
         var only = new List<string>();
         var configs = new List<string>();
         string appLogLevel = DefaultAppLogLevel;
@@ -35,7 +51,7 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
             string arg = args[i];
             switch (arg)
             {
-                case "--rounds":
+                case "--rounds" when !profile:
                     rounds = Positive(Value(args, ref i), arg);
                     break;
                 case "--seconds":

@@ -135,7 +135,7 @@ internal static class SuiteRunner
     private static Sample Failed(ServerConfiguration configuration, Scenario scenario, int round, Exception e) =>
         new(configuration.Name, scenario.Name, round, double.NaN, double.NaN, double.NaN, $"{e.GetType().Name}: {e.Message}");
 
-    private static async Task PrepareToolsAsync(IReadOnlyList<Scenario> scenarios, CancellationToken cancellation)
+    internal static async Task PrepareToolsAsync(IReadOnlyList<Scenario> scenarios, CancellationToken cancellation)
     {
         foreach (string tool in scenarios.SelectMany(s => s.Tools).Distinct())
         {

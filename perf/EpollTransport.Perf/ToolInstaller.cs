@@ -8,6 +8,7 @@ internal static class ToolInstaller
         ["wrk"] = "wrk",
         ["h2load"] = "nghttp2-client",
         ["gcc"] = "gcc",
+        ["perf"] = "linux-perf",
     };
 
     private static bool s_updated;
@@ -38,9 +39,7 @@ internal static class ToolInstaller
     /// <summary>apt-get as root, or through sudo for anyone else (sudo keeps DEBIAN_FRONTEND only when told, hence env).</summary>
     private static Task<string> AptGetAsync(string[] arguments, CancellationToken cancellation)
     {
-        string[] command = ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", .. arguments];
-        return Environment.IsPrivilegedProcess
-            ? Processes.RunAsync(command[0], command[1..], TimeSpan.FromMinutes(10), cancellation)
-            : Processes.RunAsync("sudo", command, TimeSpan.FromMinutes(10), cancellation);
+        string[] command = Processes.AsRoot(["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", .. arguments]);
+        return Processes.RunAsync(command[0], command[1..], TimeSpan.FromMinutes(10), cancellation);
     }
 }
