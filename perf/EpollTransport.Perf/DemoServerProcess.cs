@@ -35,11 +35,8 @@ internal sealed class DemoServerProcess : IAsyncDisposable
 
     public static async Task<DemoServerProcess> StartAsync(string demoWebDll, ServerConfiguration configuration, string appLogLevel, CancellationToken cancellation)
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string argument in new[] { demoWebDll, "--urls", "http://127.0.0.1:0", "--echo-port", "0", "--h2c-port", "0", $"--Logging:LogLevel:Default={appLogLevel}" }.Concat(configuration.Arguments))
-        {
-            start.ArgumentList.Add(argument);
-        }
+        ProcessStartInfo start = Processes.RedirectedStart("dotnet",
+            [demoWebDll, "--urls", "http://127.0.0.1:0", "--echo-port", "0", "--h2c-port", "0", $"--Logging:LogLevel:Default={appLogLevel}", .. configuration.Arguments]);
         foreach (var (name, value) in configuration.Environment)
         {
             start.Environment[name] = value;

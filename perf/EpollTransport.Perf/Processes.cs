@@ -13,11 +13,7 @@ internal static class Processes
     /// </summary>
     public static async Task<string> RunAsync(string fileName, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellation, IEnumerable<(string Name, string Value)>? environment = null)
     {
-        var start = new ProcessStartInfo(fileName) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
+        ProcessStartInfo start = RedirectedStart(fileName, arguments);
         foreach (var (name, value) in environment ?? [])
         {
             start.Environment[name] = value;
@@ -44,6 +40,17 @@ internal static class Processes
             throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture, $"{fileName} exited with {process.ExitCode}: {(stderr.Length > 0 ? stderr : stdout.Trim())}"));
         }
         return stdout;
+    }
+
+    /// <summary>How every tool here is started: no shell, standard output and error captured.</summary>
+    public static ProcessStartInfo RedirectedStart(string fileName, IEnumerable<string> arguments)
+    {
+        var start = new ProcessStartInfo(fileName) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+        return start;
     }
 
     public static Process StartOrExplain(ProcessStartInfo start)

@@ -107,12 +107,7 @@ internal static class ProfileRunner
     private static Process StartPrivileged(string[] command)
     {
         string[] full = Processes.AsRoot(command);
-        var start = new ProcessStartInfo(full[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string argument in full[1..])
-        {
-            start.ArgumentList.Add(argument);
-        }
-        Process process = Processes.StartOrExplain(start);
+        Process process = Processes.StartOrExplain(Processes.RedirectedStart(full[0], full[1..]));
         // Drained so perf never blocks on a full pipe.
         _ = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
         _ = process.StandardError.ReadToEndAsync(CancellationToken.None);

@@ -37,12 +37,8 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
 
     private static SuiteOptions Parse(IReadOnlyList<string> args, bool profile)
     {
-        int rounds = profile ? 1 : 3, seconds = 5, positional = 0;
-        // Profile takes no rounds: its first positional is the seconds.
-        if (profile)
-        {
-            positional = 1;
-        }
+        // Profile takes no rounds: its first positional is the seconds, as if rounds had been given.
+        int rounds = profile ? 1 : 3, seconds = 5, positional = profile ? 1 : 0;
         var only = new List<string>();
         var configs = new List<string>();
         string appLogLevel = DefaultAppLogLevel;
