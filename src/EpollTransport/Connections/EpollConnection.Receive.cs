@@ -10,8 +10,14 @@ namespace EpollTransport.Connections;
 /// <summary>The receive half: socket → input pipe, on the loop thread, on readiness only.</summary>
 internal sealed partial class EpollConnection
 {
-    /// <summary>Below this much room left in the current pipe block, a fresh block is taken.</summary>
-    private const int MinimumReadSize = 512;
+    /// <summary>
+    /// Below this much room left in the current pipe block (4 KiB from Kestrel's pool), a fresh block is
+    /// taken. Half a block, as the Sockets transport asks for: a burst that size or smaller (16 pipelined
+    /// requests are about 750 bytes) then always lands in one segment, and Kestrel's parser stays on its
+    /// single-segment path. At 512 bytes, bursts straddled blocks often enough to cost pipelined
+    /// plaintext about 4% of its CPU per request.
+    /// </summary>
+    private const int MinimumReadSize = 2048;
 
     private readonly Action _onFlushCompleted;
     private ValueTask<FlushResult> _pendingFlush;

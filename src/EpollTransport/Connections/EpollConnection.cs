@@ -6,7 +6,6 @@ using EpollTransport.Interop;
 using EpollTransport.Loops;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
-using Microsoft.AspNetCore.Http.Features;
 using static EpollTransport.Interop.LinuxConstants;
 
 namespace EpollTransport.Connections;
@@ -64,14 +63,6 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
         _onFlushCompleted = OnInputFlushCompleted;
         _onOutputReadCompleted = OnOutputReadCompleted;
 
-        var features = new FeatureCollection();
-        features.Set<IConnectionIdFeature>(this);
-        features.Set<IConnectionTransportFeature>(this);
-        features.Set<IConnectionItemsFeature>(this);
-        features.Set<IMemoryPoolFeature>(this);
-        features.Set<IConnectionLifetimeFeature>(this);
-        features.Set<IConnectionEndPointFeature>(this);
-        Features = features;
     }
 
     public ulong Token { get; set; }
@@ -81,8 +72,6 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
         get => _connectionId ??= ConnectionIdGenerator.Next();
         set => _connectionId = value;
     }
-
-    public override IFeatureCollection Features { get; }
 
     public override IDictionary<object, object?> Items
     {

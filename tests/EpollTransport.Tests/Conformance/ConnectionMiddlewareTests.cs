@@ -128,6 +128,44 @@ public class ConnectionMiddlewareTests
         });
     }
 
+    /// <summary>A feature only connection middleware knows about; HTTP must find it on the connection.</summary>
+    private sealed class TenantFeature(string name)
+    {
+        public string Name { get; } = name;
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports.All), MemberType = typeof(Transports))]
+    public async Task FeaturesSetByConnectionMiddlewareReachEveryRequestOnTheConnection(string transport)
+    {
+        int connections = 0;
+        await using var server = await TestServer.StartAsync(transport, app =>
+            app.MapGet("/tenant", (HttpContext context) =>
+                $"{context.Features.Get<TenantFeature>()?.Name ?? "none"} {context.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionIdFeature>()?.ConnectionId == context.Connection.Id}"),
+            new TestServerOptions
+            {
+                ConfigureKestrel = kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Use(next => context =>
+                {
+                    context.Features.Set(new TenantFeature($"tenant-{Interlocked.Increment(ref connections)}"));
+                    return next(context);
+                })),
+            });
+
+        for (int c = 1; c <= 2; c++)
+        {
+            using var connection = await RawHttpConnection.ConnectAsync(server.EndPoint);
+            for (int i = 0; i < 3; i++)
+            {
+                await connection.SendAsync("GET /tenant HTTP/1.1\r\nHost: localhost\r\n\r\n");
+                RawHttpResponse response = await connection.ReadResponseAsync().WaitAsync(Timeout);
+                Assert.Equal(200, response.StatusCode);
+                Assert.Equal($"tenant-{c} True", response.BodyText);
+            }
+        }
+
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
+    }
+
     [Theory]
     [MemberData(nameof(Transports.All), MemberType = typeof(Transports))]
     public async Task PassThroughTransportReplacementServesRequestsAndClosesOnConnectionClose(string transport)
