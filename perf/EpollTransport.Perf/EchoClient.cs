@@ -13,17 +13,7 @@ internal static class EchoClient
 
     public static string Path => System.IO.Path.GetFullPath(Binary);
 
-    public static async Task EnsureBuiltAsync(CancellationToken cancellation)
-    {
-        if (File.Exists(Binary) && File.GetLastWriteTimeUtc(Binary) >= File.GetLastWriteTimeUtc(Source))
-        {
-            return;
-        }
-        await ToolInstaller.EnsureAsync("gcc", cancellation);
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Binary)!);
-        Console.Error.WriteLine($"Building {Binary} ...");
-        await Processes.RunAsync("gcc", ["-O2", "-Wall", "-Werror", "-pthread", "-o", Binary, Source], TimeSpan.FromMinutes(2), cancellation);
-    }
+    public static Task EnsureBuiltAsync(CancellationToken cancellation) => NativeTool.EnsureBuiltAsync(Source, Binary, cancellation);
 
     /// <summary>Parses the client's key=value summary line.</summary>
     public static Dictionary<string, double> ParseSummary(string output, string firstKey)

@@ -12,6 +12,8 @@ internal static class Report
         var text = new StringBuilder();
         string[] names = results.Configurations.Select(c => c.Name).ToArray();
         text.AppendLine(CultureInfo.InvariantCulture, $"Medians of {results.Rounds} alternating round(s) of {results.Seconds} s per scenario (each after a 2 s warm-up); ratios to {ServerConfiguration.Baseline} from the same run. {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}; load generators on the same machine; DemoWeb's log level {results.AppLogLevel}. Started {results.StartedUtc.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)} UTC.");
+        text.AppendLine();
+        text.AppendLine(HostCheckLine(results));
         if (!results.Has(ServerConfiguration.Baseline))
         {
             text.AppendLine();
@@ -114,5 +116,16 @@ internal static class Report
             ? "F2"
             : Math.Abs(value) >= 100 ? "N0" : "F1";
         return value.ToString(format, CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>What the host check found, in one sentence for the report's header.</summary>
+    public static string HostCheckLine(Results results)
+    {
+        if (double.IsNaN(results.HostFastestNanoseconds))
+        {
+            return "Host check: not run (core_probe unavailable), so every sample was taken once.";
+        }
+        return string.Create(CultureInfo.InvariantCulture,
+            $"Host check: fastest cross-core round trip {results.HostFastestNanoseconds:F0} ns; {results.RetakenCount} of {results.Samples.Count} samples were measured again because a probe just before or after them showed a slow host phase (above {HostPhaseGuard.SlowFactor}× the fastest), {results.HostSlowCount} kept although still in one after the last attempt.");
     }
 }

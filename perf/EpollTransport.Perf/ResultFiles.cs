@@ -49,6 +49,13 @@ internal static class ResultFiles
             seconds = results.Seconds,
             appLogLevel = results.AppLogLevel,
             complete = results.IsComplete,
+            hostCheck = new
+            {
+                fastestRoundTripNanoseconds = N(results.HostFastestNanoseconds),
+                slowFactor = HostPhaseGuard.SlowFactor,
+                retakenSamples = results.RetakenCount,
+                keptInSlowPhase = results.HostSlowCount,
+            },
             machine = new
             {
                 processors = Environment.ProcessorCount,
@@ -92,6 +99,10 @@ internal static class ResultFiles
                 value = N(s.Value),
                 p99Milliseconds = N(s.P99Milliseconds),
                 cpuMilliseconds = N(s.CpuMilliseconds),
+                probeBeforeNanoseconds = N(s.ProbeBeforeNanoseconds),
+                probeAfterNanoseconds = N(s.ProbeAfterNanoseconds),
+                attempts = s.Attempts,
+                hostSlow = s.HostSlow,
                 error = s.Error,
             }),
         };

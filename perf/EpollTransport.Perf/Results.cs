@@ -1,10 +1,16 @@
 namespace EpollTransport.Perf;
 
-/// <summary>One measured run of one scenario on one configuration; NaN figures and an error when it failed.</summary>
-internal sealed record Sample(string Configuration, string Scenario, int Round, double Value, double P99Milliseconds, double CpuMilliseconds, string? Error);
+/// <summary>
+/// One measured run of one scenario on one configuration; NaN figures and an error when it failed. The
+/// probes are the cross-core round trips just before and after it (NaN without the host check);
+/// <paramref name="Attempts"/> counts measurements, more than one when a slow host phase was caught, and
+/// <paramref name="HostSlow"/> says the kept one was still in such a phase.
+/// </summary>
+internal sealed record Sample(string Configuration, string Scenario, int Round, double Value, double P99Milliseconds, double CpuMilliseconds, string? Error,
+    double ProbeBeforeNanoseconds = double.NaN, double ProbeAfterNanoseconds = double.NaN, int Attempts = 1, bool HostSlow = false);
 
 /// <summary>The samples of a suite run, with medians and ratios to the baseline configuration.</summary>
-internal sealed class Results(IReadOnlyList<ServerConfiguration> configurations, IReadOnlyList<Scenario> scenarios, IReadOnlyList<Sample> samples, int rounds, int seconds, string appLogLevel, DateTime startedUtc)
+internal sealed class Results(IReadOnlyList<ServerConfiguration> configurations, IReadOnlyList<Scenario> scenarios, IReadOnlyList<Sample> samples, int rounds, int seconds, string appLogLevel, DateTime startedUtc, double hostFastestNanoseconds = double.NaN)
 {
     public IReadOnlyList<ServerConfiguration> Configurations { get; } = configurations;
 
@@ -20,6 +26,15 @@ internal sealed class Results(IReadOnlyList<ServerConfiguration> configurations,
     public string AppLogLevel { get; } = appLogLevel;
 
     public DateTime StartedUtc { get; } = startedUtc;
+
+    /// <summary>The fastest cross-core round trip the host check saw; NaN when it did not run.</summary>
+    public double HostFastestNanoseconds { get; } = hostFastestNanoseconds;
+
+    /// <summary>Samples measured more than once because a slow host phase was caught around them.</summary>
+    public int RetakenCount => Samples.Count(s => s.Attempts > 1);
+
+    /// <summary>Samples kept although the host was still in a slow phase after the last attempt.</summary>
+    public int HostSlowCount => Samples.Count(s => s.HostSlow);
 
     /// <summary>Every scenario on every configuration: only such a run may stand as "latest".</summary>
     public bool IsComplete => Configurations.Count == ServerConfiguration.All.Length && Scenarios.Count == ScenarioCatalog.All.Length;

@@ -13,6 +13,12 @@ internal static class SuiteRunner
 {
     public const string DemoWebDll = "src/DemoWeb/bin/Release/net10.0/DemoWeb.dll";
 
+    /// <summary>Measurements of one sample at most, when slow host phases keep catching it.</summary>
+    private const int MaxAttempts = 3;
+
+    /// <summary>How long a sample waits for a slow host phase to pass before it is measured anyway.</summary>
+    private static readonly TimeSpan SlowPhaseWait = TimeSpan.FromSeconds(30);
+
     public static async Task<int> RunAsync(SuiteOptions options, IReadOnlyList<Scenario> candidates, CancellationToken cancellation)
     {
         IReadOnlyList<Scenario> scenarios = options.SelectScenarios(candidates);
@@ -31,6 +37,7 @@ internal static class SuiteRunner
             return 2;
         }
         await PrepareToolsAsync(scenarios, cancellation);
+        HostPhaseGuard? guard = await StartHostCheckAsync(cancellation);
 
         DateTime started = DateTime.UtcNow;
         var clock = Stopwatch.StartNew();
@@ -53,7 +60,7 @@ internal static class SuiteRunner
                             try
                             {
                                 own = await DemoServerProcess.StartAsync(demoWeb, configuration, options.AppLogLevel, cancellation);
-                                sample = await MeasureAsync(own, configuration, scenario, round, options.Seconds, cancellation);
+                                sample = await MeasureAsync(own, configuration, scenario, round, options.Seconds, guard, cancellation);
                             }
                             catch (Exception e) when (e is not OperationCanceledException || !cancellation.IsCancellationRequested)
                             {
@@ -81,7 +88,7 @@ internal static class SuiteRunner
                                     }
                                     shared = await DemoServerProcess.StartAsync(demoWeb, configuration, options.AppLogLevel, cancellation);
                                 }
-                                sample = await MeasureAsync(shared, configuration, scenario, round, options.Seconds, cancellation);
+                                sample = await MeasureAsync(shared, configuration, scenario, round, options.Seconds, guard, cancellation);
                             }
                             catch (Exception e) when (e is not OperationCanceledException || !cancellation.IsCancellationRequested)
                             {
@@ -102,7 +109,7 @@ internal static class SuiteRunner
             }
         }
 
-        var results = new Results(configurations, scenarios, samples, options.Rounds, options.Seconds, options.AppLogLevel, started);
+        var results = new Results(configurations, scenarios, samples, options.Rounds, options.Seconds, options.AppLogLevel, started, guard?.FastestNanoseconds ?? double.NaN);
         IReadOnlyList<TargetOutcome> targets = TargetCheck.Evaluate(results);
         string markdown = Report.Markdown(results, targets);
         Console.WriteLine();
@@ -125,11 +132,65 @@ internal static class SuiteRunner
         }
     }
 
-    private static async Task<Sample> MeasureAsync(DemoServerProcess server, ServerConfiguration configuration, Scenario scenario, int round, int seconds, CancellationToken cancellation)
+    private static async Task<Sample> MeasureAsync(DemoServerProcess server, ServerConfiguration configuration, Scenario scenario, int round, int seconds, HostPhaseGuard? guard, CancellationToken cancellation)
     {
-        Measurement m = await scenario.MeasureAsync(server, seconds, cancellation);
-        server.EnsureRunning();
-        return new Sample(configuration.Name, scenario.Name, round, m.Value, m.P99Milliseconds, m.CpuMilliseconds, null);
+        if (guard is null)
+        {
+            Measurement once = await scenario.MeasureAsync(server, seconds, cancellation);
+            server.EnsureRunning();
+            return new Sample(configuration.Name, scenario.Name, round, once.Value, once.P99Milliseconds, once.CpuMilliseconds, null);
+        }
+        for (int attempt = 1; ; attempt++)
+        {
+            double before = await WaitForFastPhaseAsync(guard, cancellation);
+            Measurement m = await scenario.MeasureAsync(server, seconds, cancellation);
+            server.EnsureRunning();
+            double after = await CoreProbe.MeasureAsync(cancellation);
+            bool slow = guard.Observe(after) | guard.IsSlow(before);
+            if (!slow || attempt == MaxAttempts)
+            {
+                return new Sample(configuration.Name, scenario.Name, round, m.Value, m.P99Milliseconds, m.CpuMilliseconds, null, before, after, attempt, slow);
+            }
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  slow host phase around this sample (cross-core round trip {before:F0} ns before, {after:F0} ns after, fastest {guard.FastestNanoseconds:F0} ns): measuring again"));
+        }
+    }
+
+    /// <summary>Probes until the host is out of a slow phase, or <see cref="SlowPhaseWait"/> has passed; returns the last probe.</summary>
+    private static async Task<double> WaitForFastPhaseAsync(HostPhaseGuard guard, CancellationToken cancellation)
+    {
+        var waited = Stopwatch.StartNew();
+        while (true)
+        {
+            double probe = await CoreProbe.MeasureAsync(cancellation);
+            if (!guard.Observe(probe) || waited.Elapsed >= SlowPhaseWait)
+            {
+                return probe;
+            }
+            await Task.Delay(TimeSpan.FromSeconds(1), cancellation);
+        }
+    }
+
+    /// <summary>Builds core_probe and takes a first few probes; null (with a warning) where it cannot run, e.g. on one CPU.</summary>
+    private static async Task<HostPhaseGuard?> StartHostCheckAsync(CancellationToken cancellation)
+    {
+        try
+        {
+            await CoreProbe.EnsureBuiltAsync(cancellation);
+            var guard = new HostPhaseGuard();
+            for (int i = 0; i < 5; i++)
+            {
+                guard.Observe(await CoreProbe.MeasureAsync(cancellation));
+            }
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"Host check: fastest cross-core round trip {guard.FastestNanoseconds:F0} ns; samples with a probe above {guard.SlowThresholdNanoseconds:F0} ns around them are measured again (up to {MaxAttempts} times)."));
+            return guard;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Console.Error.WriteLine($"warning: no host check ({e.Message}); samples are taken once each.");
+            return null;
+        }
     }
 
     private static Sample Failed(ServerConfiguration configuration, Scenario scenario, int round, Exception e) =>
