@@ -28,6 +28,13 @@ internal abstract class Scenario(string name, string unit, bool higherIsBetter)
     /// <summary>A memory measurement wants a server no other scenario has loaded before it.</summary>
     public virtual bool NeedsOwnServer => false;
 
+    /// <summary>
+    /// Whether a slow host phase (<see cref="HostPhaseGuard"/>) distorts the figure, so the sample is
+    /// worth measuring again. Speed and CPU are; memory is not, and measuring it again on the same
+    /// server would reuse what the first attempt grew.
+    /// </summary>
+    public virtual bool SensitiveToHostPhase => !NeedsOwnServer;
+
     /// <summary>Executables the scenario runs (checked, and installed where possible, before the first round).</summary>
     public abstract IReadOnlyList<string> Tools { get; }
 

@@ -134,7 +134,7 @@ internal static class SuiteRunner
 
     private static async Task<Sample> MeasureAsync(DemoServerProcess server, ServerConfiguration configuration, Scenario scenario, int round, int seconds, HostPhaseGuard? guard, CancellationToken cancellation)
     {
-        if (guard is null)
+        if (guard is null || !scenario.SensitiveToHostPhase)
         {
             Measurement once = await scenario.MeasureAsync(server, seconds, cancellation);
             server.EnsureRunning();

@@ -40,6 +40,12 @@ public sealed class HostPhaseGuardTests
     }
 
     [Fact]
+    public void OnlyTheMemoryScenarioIsNotMeasuredAgain()
+    {
+        Assert.All(ScenarioCatalog.All, scenario => Assert.Equal(scenario is not IdleConnectionsScenario, scenario.SensitiveToHostPhase));
+    }
+
+    [Fact]
     public void TheProbesOutputLineIsParsed()
     {
         Assert.Equal(91.3, HostPhaseGuard.ParseProbe("round_trip_ns=91.3 cpus=0,1\n"));
