@@ -228,13 +228,11 @@ internal sealed class EpollLoop
         Volatile.Write(ref _sleeping, 0);
         Counters.Wakeups++;
 
-        bool handedWork = false;
         for (int i = 0; i < count; i++)
         {
             ulong token = _epoll.TokenAt(i);
             if (token == WakeToken)
             {
-                handedWork = true;
                 continue;
             }
             if (_registrations.Find(token) is { } registration)
@@ -244,15 +242,15 @@ internal sealed class EpollLoop
         }
 
         RunReadContinuations();
-        if (handedWork)
+        if (count == 1 && _epoll.TokenAt(0) == WakeToken)
         {
-            // Woken (also) by a hand-off: the thread that woke us is usually mid-burst: an HTTP/2 frame
-            // writer flushing stream after stream, or one of several workers finishing responses to the
-            // requests this loop dispatched together. Giving up the CPU once lets them finish, so one
-            // turn carries their sends (one sendmsg per connection) instead of a wake-up per flush.
-            // Measured in perf/: h2c's sends per request fell from 0.083 to 0.032 when this applied to
-            // hand-off-only wake-ups; applying it whenever a hand-off is among the events added about 9%
-            // to echo 64 B and 5% to pipelined plaintext, and changed neither plaintext nor h2c.
+            // Woken by a hand-off alone: the thread that woke us (an HTTP/2 frame writer flushing
+            // stream after stream, a handler between flushes) is usually mid-burst. Giving up the CPU
+            // once lets it finish, so the sends below carry the burst in one sendmsg instead of one
+            // per flush; measured in perf/, this cut h2c's sends per request from 0.083 to 0.032.
+            // Yielding whenever a hand-off is among the events looked better in short A/B runs (echo
+            // 64 B +9%) but left Epoll default lower in four full runs while inline did not move
+            // (plaintext 256 1.25x -> 1.15x, pipelined 1.13x -> 0.93x), so it was taken back.
             Thread.Yield();
         }
         RunDueTimers();
