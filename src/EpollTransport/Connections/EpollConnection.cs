@@ -62,7 +62,6 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
         ConnectionClosed = _connectionClosedSource.Token;
         _onFlushCompleted = OnInputFlushCompleted;
         _onOutputReadCompleted = OnOutputReadCompleted;
-
     }
 
     public ulong Token { get; set; }

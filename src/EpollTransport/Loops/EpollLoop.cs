@@ -249,8 +249,8 @@ internal sealed class EpollLoop
             // once lets it finish, so the sends below carry the burst in one sendmsg instead of one
             // per flush; measured in perf/, this cut h2c's sends per request from 0.083 to 0.032.
             // Yielding whenever a hand-off is among the events looked better in short A/B runs (echo
-            // 64 B +9%) but left Epoll default lower in four full runs while inline did not move
-            // (plaintext 256 1.25x -> 1.15x, pipelined 1.13x -> 0.93x), so it was taken back.
+            // 64 B +9%), but four full runs with it were lower for Epoll default on most rows, so it
+            // is not kept until full runs show a gain.
             Thread.Yield();
         }
         RunDueTimers();
