@@ -7,6 +7,7 @@ using EpollTransport.Perf;
 //   dotnet run -c Release --project perf/EpollTransport.Perf -- http [rounds] [seconds] [...]   (HTTP scenarios only)
 //   dotnet run -c Release --project perf/EpollTransport.Perf -- profile [seconds=5] [--only ...] [--configs ...]
 //   dotnet run -c Release --project perf/EpollTransport.Perf -- accept [seconds] [clients]
+//   dotnet run -c Release --project perf/EpollTransport.Perf -- report perf/results/<stamp>.json [...]
 Directory.SetCurrentDirectory(RepositoryRoot());
 
 // Ctrl+C or SIGTERM cancels the run, so the load generator in flight is killed and the server stopped
@@ -43,6 +44,9 @@ try
             return await SuiteRunner.RunAsync(SuiteOptions.Parse(rest), ScenarioCatalog.All.Where(s => s.IsHttp).ToArray(), stop.Token);
         case "profile":
             return await ProfileRunner.RunAsync(SuiteOptions.ParseProfile(rest), ScenarioCatalog.All, stop.Token);
+        case "report":
+            Console.WriteLine(RunHistoryReport.Render(rest.Select(ResultsReader.Load).ToArray()));
+            return 0;
         case "help" or "-h" or "--help":
             Console.WriteLine(SuiteOptions.Usage);
             return 0;
@@ -56,6 +60,11 @@ catch (ArgumentException e)
 {
     Console.Error.WriteLine(e.Message);
     Console.Error.WriteLine(SuiteOptions.Usage);
+    return 2;
+}
+catch (Exception e) when (e is InvalidDataException or IOException or KeyNotFoundException or InvalidOperationException or FormatException && command == "report")
+{
+    Console.Error.WriteLine($"report: {e.Message}");
     return 2;
 }
 catch (OperationCanceledException) when (stop.IsCancellationRequested)

@@ -12,7 +12,7 @@ internal static class ResultFiles
 {
     private const string Directory = "perf/results";
 
-    public static async Task<string[]> WriteAsync(Results results, IReadOnlyList<TargetOutcome> targets, string markdown, CancellationToken cancellation)
+    public static async Task<string[]> WriteAsync(Results results, TargetReport targets, string markdown, CancellationToken cancellation)
     {
         System.IO.Directory.CreateDirectory(Directory);
         string stamp = results.StartedUtc.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
@@ -37,7 +37,7 @@ internal static class ResultFiles
         return written.ToArray();
     }
 
-    private static string Json(Results results, IReadOnlyList<TargetOutcome> targets, string stamp)
+    internal static string Json(Results results, TargetReport targets, string stamp)
     {
         // NaN (not measured, or failed) becomes null: plain JSON that every reader accepts.
         static double? N(double value) => double.IsNaN(value) || double.IsInfinity(value) ? null : value;
@@ -76,7 +76,8 @@ internal static class ResultFiles
                 p99Ratio = N(results.Ratio(c.Name, s.Name, TargetMetric.P99)),
                 failedSamples = results.FailedCount(c.Name, s.Name),
             })),
-            targets = targets.Select(t => new
+            allTargetsHold = targets.AllHold,
+            targets = targets.Rows.Select(t => new
             {
                 target = t.Target.Label,
                 scenario = t.Target.Scenario,
@@ -87,9 +88,21 @@ internal static class ResultFiles
                 epollDefaultRatio = N(t.EpollDefaultRatio),
                 epollInline = N(t.EpollInline),
                 epollInlineRatio = N(t.EpollInlineRatio),
+                defaultFloor = t.Target.DefaultFloor,
                 pass = t.Pass,
+                verdict = t.Verdict.ToString(),
                 betterEpollVsSocketsTuned = N(t.BestEpollVsSocketsTuned),
                 betterEpoll = t.BestEpoll,
+            }),
+            againstSocketsTuned = targets.AgainstSocketsTuned.Select(t => new
+            {
+                scenario = t.Target.Scenario,
+                goal = t.Goal,
+                socketsTuned = N(t.SocketsTuned),
+                betterEpoll = N(t.BestEpoll),
+                betterEpollConfiguration = t.BestEpollName,
+                ratio = N(t.Ratio),
+                pass = t.Pass,
             }),
             samples = results.Samples.Select(s => new
             {

@@ -16,6 +16,7 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
         usage: EpollTransport.Perf [suite|http] [rounds=3] [seconds=5] [options]
                EpollTransport.Perf profile [seconds=5] [--only TEXT[,TEXT]] [--configs TEXT[,TEXT]]
                EpollTransport.Perf accept [seconds=5] [clients=32]
+               EpollTransport.Perf report RESULTS.json [RESULTS.json ...]
 
           suite                  every scenario (the default); http: the HTTP scenarios only
           --rounds N             alternating rounds (medians over them)
@@ -27,6 +28,9 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
           profile                each selected load scenario (default: all) on each selected configuration
                                  (default: Sockets default and Epoll default) under `perf record`, with the
                                  server's CPU split into transport, thread pool, GC, JIT and Kestrel+app
+
+          report                 judges saved runs (perf/results/<stamp>.json) again with the current
+                                 target rules: one run's tables, or for several, how often each target held
         """;
 
     /// <summary>The suite's command line: positional rounds, then seconds.</summary>

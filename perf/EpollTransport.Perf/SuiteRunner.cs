@@ -110,7 +110,7 @@ internal static class SuiteRunner
         }
 
         var results = new Results(configurations, scenarios, samples, options.Rounds, options.Seconds, options.AppLogLevel, started, guard?.FastestNanoseconds ?? double.NaN);
-        IReadOnlyList<TargetOutcome> targets = TargetCheck.Evaluate(results);
+        TargetReport targets = TargetCheck.Evaluate(results);
         string markdown = Report.Markdown(results, targets);
         Console.WriteLine();
         Console.WriteLine(markdown);

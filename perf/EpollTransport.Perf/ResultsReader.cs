@@ -1,0 +1,77 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace EpollTransport.Perf;
+
+/// <summary>
+/// Reads a run back from its perf/results/&lt;stamp&gt;.json, so the targets can be judged again (after a
+/// change to how they are judged) without measuring again. Runs written before a field existed load
+/// with that field's default: no host check, DemoWeb's log level unknown.
+/// </summary>
+internal static class ResultsReader
+{
+    public static Results Load(string path)
+    {
+        using JsonDocument document = ParseFile(path);
+        JsonElement root = document.RootElement;
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("samples", out JsonElement samplesElement))
+        {
+            throw new InvalidDataException($"'{path}' is not a suite run's results: it has no \"samples\".");
+        }
+
+        ServerConfiguration[] configurations = root.GetProperty("configurations").EnumerateArray()
+            .Select(c => new ServerConfiguration(
+                c.GetProperty("name").GetString()!,
+                c.GetProperty("arguments").EnumerateArray().Select(a => a.GetString()!).ToArray(),
+                c.GetProperty("environment").EnumerateArray().Select(e => SplitVariable(e.GetString()!)).ToArray()))
+            .ToArray();
+        // Scenarios are matched by name to the current catalog; one the catalog no longer has is skipped.
+        Scenario[] scenarios = root.GetProperty("scenarios").EnumerateArray()
+            .Select(s => ScenarioCatalog.All.FirstOrDefault(known => known.Name == s.GetProperty("name").GetString()))
+            .OfType<Scenario>()
+            .ToArray();
+        Sample[] samples = samplesElement.EnumerateArray()
+            .Select(s => new Sample(
+                s.GetProperty("configuration").GetString()!,
+                s.GetProperty("scenario").GetString()!,
+                s.GetProperty("round").GetInt32(),
+                Number(s, "value"),
+                Number(s, "p99Milliseconds"),
+                Number(s, "cpuMilliseconds"),
+                s.TryGetProperty("error", out JsonElement error) && error.ValueKind == JsonValueKind.String ? error.GetString() : null,
+                Number(s, "probeBeforeNanoseconds"),
+                Number(s, "probeAfterNanoseconds"),
+                s.TryGetProperty("attempts", out JsonElement attempts) ? attempts.GetInt32() : 1,
+                s.TryGetProperty("hostSlow", out JsonElement slow) && slow.GetBoolean()))
+            .ToArray();
+        double fastest = root.TryGetProperty("hostCheck", out JsonElement hostCheck) ? Number(hostCheck, "fastestRoundTripNanoseconds") : double.NaN;
+        string appLogLevel = root.TryGetProperty("appLogLevel", out JsonElement level) ? level.GetString() ?? "unknown" : "unknown";
+        return new Results(configurations, scenarios, samples,
+            root.GetProperty("rounds").GetInt32(), root.GetProperty("seconds").GetInt32(), appLogLevel,
+            root.GetProperty("startedUtc").GetDateTime(), fastest);
+    }
+
+    private static JsonDocument ParseFile(string path)
+    {
+        try
+        {
+            return JsonDocument.Parse(File.ReadAllBytes(path));
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"'{path}' is not valid JSON: {e.Message}", e);
+        }
+    }
+
+    private static double Number(JsonElement element, string name) =>
+        element.TryGetProperty(name, out JsonElement value) && value.ValueKind == JsonValueKind.Number ? value.GetDouble() : double.NaN;
+
+    private static (string Name, string Value) SplitVariable(string assignment)
+    {
+        int equals = assignment.IndexOf('=', StringComparison.Ordinal);
+        return equals < 0 ? (assignment, string.Empty) : (assignment[..equals], assignment[(equals + 1)..]);
+    }
+
+    /// <summary>The stamp a results file is named by ("20261201-170224"), for tables over several runs.</summary>
+    public static string Stamp(Results results) => results.StartedUtc.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
+}
