@@ -18,7 +18,7 @@ internal static class ScenarioCatalog
     [
         new HttpLoadScenario(Plaintext64, HttpTool.Wrk, "/plaintext", ["-c", "64"]),
         new HttpLoadScenario(Plaintext256, HttpTool.Wrk, "/plaintext", ["-c", "256"]),
-        new HttpLoadScenario(Pipelined, HttpTool.Wrk, "/plaintext", ["-c", "256", "-s", "perf/pipeline.lua"], ["--", "16"]),
+        HttpLoadScenario.Pipelined(Pipelined, connections: 256, depth: 16),
         new HttpLoadScenario(Json, HttpTool.Wrk, "/json", ["-c", "256"]),
         new HttpLoadScenario(Churn, HttpTool.Wrk, "/plaintext", ["-c", "32", "-H", "Connection: close"]),
         new HttpLoadScenario(H2c, HttpTool.H2load, "/plaintext", ["-c", "16", "-m", "32"]),

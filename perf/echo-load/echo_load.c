@@ -11,6 +11,12 @@
  *   inflight  size=4096 depth=4: keep depth messages of size bytes outstanding per connection
  *   stream    size=65536 depth=16: write continuously in size-byte writes, read back concurrently,
  *             never more than depth writes unechoed (a window, so buffers stay bounded)
+ *   pipeline  HTTP/1.1 pipelining against DemoWeb's HTTP port (the TechEmpower shape): each connection
+ *             writes `depth` (default 16) GET /plaintext requests at once, reads all their responses
+ *             (each must be a 200 with a whole Content-Length body), then writes the next batch. A
+ *             message is a response; its latency runs from its batch's write to its own last byte.
+ *             wrk cannot give this p99 (see HttpLoadScenario.cs), which is why this mode exists.
+ *             The port is the HTTP port; `size` is ignored (pass 0).
  *   idle      open `connections` connections (non-blocking, 128 connecting at a time), one HTTP/1.1
  *             keep-alive GET /plaintext each, read the whole 200 response, print "ready ...", then
  *             hold them idle until stdin closes or a line arrives (or `seconds` pass), then close them
@@ -60,8 +66,10 @@
 #define IDLE_OPEN_SECONDS 120
 #define IDLE_OPENING 128
 #define IDLE_RESPONSE_MAX 2048
+/* Pipeline mode: room for a whole batch of responses (16 plaintext responses are about 2 KiB). */
+#define PIPELINE_BUFFER (64u * 1024u)
 
-enum mode { MODE_PINGPONG, MODE_INFLIGHT, MODE_STREAM, MODE_IDLE };
+enum mode { MODE_PINGPONG, MODE_INFLIGHT, MODE_STREAM, MODE_PIPELINE, MODE_IDLE };
 
 struct conn {
     int fd;
@@ -74,7 +82,7 @@ struct conn {
     uint64_t received; /* bytes echoed back and verified */
     uint64_t target;   /* bytes issued (whole messages); sent catches up with it */
     uint64_t *stamps;  /* issue time of each message in flight, by message number % depth */
-    char *response;    /* idle mode: the HTTP response read so far */
+    char *response;    /* idle and pipeline modes: the HTTP response bytes read so far */
     size_t response_len;
 };
 
@@ -423,6 +431,9 @@ static uint64_t percentile_us(const uint64_t *histogram, uint64_t total, double 
     return HISTOGRAM_BUCKETS - 1;
 }
 
+static void *run_pipeline(void *arg);
+
+/* The echo modes and pipeline mode: `g_threads` workers, each with its own epoll and connections. */
 static int run_echo_mode(void)
 {
     struct worker *workers = calloc((size_t)g_threads, sizeof *workers);
@@ -448,7 +459,8 @@ static int run_echo_mode(void)
         /* Spread the connections over the pattern so a cross-connection mix-up shows too. */
         c->base = ((uint64_t)i * 2654435761u) % PATTERN_PERIOD;
         c->stamps = calloc((size_t)g_depth, sizeof *c->stamps);
-        if (c->stamps == NULL) {
+        c->response = g_mode == MODE_PIPELINE ? malloc(PIPELINE_BUFFER) : NULL;
+        if (c->stamps == NULL || (g_mode == MODE_PIPELINE && c->response == NULL)) {
             fail("out of memory");
         }
         watch(w->epfd, c, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
@@ -456,7 +468,7 @@ static int run_echo_mode(void)
     g_start_ns = now_ns();
     g_end_ns = g_start_ns + (uint64_t)(g_seconds * 1e9);
     for (int t = 0; t < g_threads; t++) {
-        if (pthread_create(&workers[t].thread, NULL, run_echo, &workers[t]) != 0) {
+        if (pthread_create(&workers[t].thread, NULL, g_mode == MODE_PIPELINE ? run_pipeline : run_echo, &workers[t]) != 0) {
             fail("pthread_create failed");
         }
     }
@@ -479,6 +491,172 @@ static int run_echo_mode(void)
            (double)bytes / seconds / (1024.0 * 1024.0), percentile_us(histogram, messages, 0.50),
            percentile_us(histogram, messages, 0.99));
     return 0;
+}
+
+/* ---- pipeline mode ------------------------------------------------------------------------------- */
+
+static char *g_request_batch;
+static size_t g_request_batch_length;
+
+/* Writes the rest of the connection's current batch; `sent` counts the batch's bytes written. */
+static void pipeline_send(struct conn *c)
+{
+    while (c->sent < g_request_batch_length) {
+        ssize_t r = send(c->fd, g_request_batch + c->sent, g_request_batch_length - c->sent, MSG_NOSIGNAL);
+        if (r < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return;
+            }
+            fail("connection %d: send a batch: %s", c->index, strerror(errno));
+        }
+        c->sent += (uint64_t)r;
+    }
+}
+
+/* `target` is the number of responses still due for the batch in flight; stamps[0] its write time. */
+static void pipeline_issue(struct conn *c, uint64_t now)
+{
+    c->stamps[0] = now;
+    c->target = (uint64_t)g_depth;
+    c->sent = 0;
+    pipeline_send(c);
+}
+
+/* Length of the complete 200 response at `start`, or 0 when more bytes are needed. */
+static size_t pipeline_response_length(const struct conn *c, const char *start, size_t available)
+{
+    const char *end = memmem(start, available, "\r\n\r\n", 4);
+    if (end == NULL) {
+        if (available >= PIPELINE_BUFFER / 2) {
+            fail("connection %d: no end of headers in %zu bytes", c->index, available);
+        }
+        return 0;
+    }
+    if (available < 12 || memcmp(start, "HTTP/1.1 200", 12) != 0) {
+        fail("connection %d: expected HTTP/1.1 200, got: %.*s", c->index, (int)(end - start), start);
+    }
+    size_t header_length = (size_t)(end - start) + 4;
+    long content_length = -1;
+    for (const char *line = start; line < end;) {
+        const char *line_end = memmem(line, (size_t)(end - line) + 2, "\r\n", 2);
+        if ((size_t)(line_end - line) > 15 && strncasecmp(line, "Content-Length:", 15) == 0) {
+            content_length = strtol(line + 15, NULL, 10);
+        }
+        line = line_end + 2;
+    }
+    if (content_length < 0) {
+        fail("connection %d: response without Content-Length", c->index);
+    }
+    size_t length = header_length + (size_t)content_length;
+    return available >= length ? length : 0;
+}
+
+static void pipeline_on_readable(struct worker *w, struct conn *c, int *remaining)
+{
+    for (;;) {
+        ssize_t r = recv(c->fd, c->response + c->response_len, PIPELINE_BUFFER - c->response_len, 0);
+        if (r > 0) {
+            c->response_len += (size_t)r;
+            uint64_t now = now_ns();
+            size_t at = 0;
+            for (size_t length; (length = pipeline_response_length(c, c->response + at, c->response_len - at)) > 0;) {
+                if (c->target == 0) {
+                    fail("connection %d: a response nobody asked for", c->index);
+                }
+                at += length;
+                c->target--;
+                if (now < g_end_ns) {
+                    w->messages++;
+                    w->bytes += length;
+                    record(w, now - c->stamps[0]);
+                }
+            }
+            memmove(c->response, c->response + at, c->response_len - at);
+            c->response_len -= at;
+            if (c->target == 0) {
+                if (w->draining || now >= g_end_ns) {
+                    finish(c, remaining);
+                    return;
+                }
+                pipeline_issue(c, now);
+            }
+            continue;
+        }
+        if (r == 0) {
+            fail("connection %d: server closed with %" PRIu64 " responses of a batch outstanding", c->index, c->target);
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return;
+        }
+        fail("connection %d: recv: %s", c->index, strerror(errno));
+    }
+}
+
+static void *run_pipeline(void *arg)
+{
+    struct worker *w = arg;
+    int remaining = w->count;
+    for (int i = 0; i < w->count; i++) {
+        pipeline_issue(&w->conns[i], g_start_ns);
+    }
+    uint64_t drain_deadline = g_end_ns + (uint64_t)DRAIN_SECONDS * 1000000000u;
+    struct epoll_event events[256];
+    while (remaining > 0) {
+        uint64_t now = now_ns();
+        /* After the window no batch is started; each connection finishes the one it has in flight. */
+        w->draining = now >= g_end_ns;
+        if (w->draining && now >= drain_deadline) {
+            for (int i = 0; i < w->count; i++) {
+                if (!w->conns[i].done) {
+                    fail("connection %d: %" PRIu64 " responses still due %d s after the run", w->conns[i].index,
+                         w->conns[i].target, DRAIN_SECONDS);
+                }
+            }
+        }
+        int n = epoll_wait(w->epfd, events, 256, 100);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            fail("epoll_wait: %s", strerror(errno));
+        }
+        for (int i = 0; i < n; i++) {
+            struct conn *c = events[i].data.ptr;
+            if (c->done) {
+                continue;
+            }
+            if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+                pipeline_on_readable(w, c, &remaining);
+            }
+            if (!c->done && (events[i].events & EPOLLOUT)) {
+                pipeline_send(c);
+            }
+        }
+    }
+    return NULL;
+}
+
+static void build_request_batch(void)
+{
+    char one[256];
+    int length = snprintf(one, sizeof one, "GET /plaintext HTTP/1.1\r\nHost: %s:%s\r\n\r\n", g_host, g_port);
+    if (length <= 0 || (size_t)length >= sizeof one) {
+        fail("host name too long for a request: %s", g_host);
+    }
+    g_request_batch_length = (size_t)length * (size_t)g_depth;
+    g_request_batch = malloc(g_request_batch_length);
+    if (g_request_batch == NULL) {
+        fail("out of memory");
+    }
+    for (int i = 0; i < g_depth; i++) {
+        memcpy(g_request_batch + (size_t)i * (size_t)length, one, (size_t)length);
+    }
 }
 
 /* ---- idle mode ----------------------------------------------------------------------------------- */
@@ -664,7 +842,7 @@ static long parse_number(const char *text, const char *name, long min, long max)
 int main(int argc, char **argv)
 {
     if (argc < 6 || argc > 9) {
-        fprintf(stderr, "usage: %s host port pingpong|inflight|stream|idle connections seconds [threads=1] [size] [depth]\n",
+        fprintf(stderr, "usage: %s host port pingpong|inflight|stream|pipeline|idle connections seconds [threads=1] [size] [depth]\n",
                 argv[0]);
         return 2;
     }
@@ -683,10 +861,14 @@ int main(int argc, char **argv)
         g_mode = MODE_STREAM;
         g_size = 65536;
         g_depth = 16;
+    } else if (strcmp(g_mode_name, "pipeline") == 0) {
+        g_mode = MODE_PIPELINE;
+        g_size = 0; /* not used: a message is one HTTP response */
+        g_depth = 16;
     } else if (strcmp(g_mode_name, "idle") == 0) {
         g_mode = MODE_IDLE;
     } else {
-        fail("unknown mode '%s' (pingpong, inflight, stream, idle)", g_mode_name);
+        fail("unknown mode '%s' (pingpong, inflight, stream, pipeline, idle)", g_mode_name);
     }
     g_connections = (int)parse_number(argv[4], "connections", 1, 1000000);
     char *end = NULL;
@@ -697,7 +879,7 @@ int main(int argc, char **argv)
     if (argc > 6) {
         g_threads = (int)parse_number(argv[6], "threads", 1, 64);
     }
-    if (argc > 7) {
+    if (argc > 7 && g_mode != MODE_PIPELINE) {
         g_size = (size_t)parse_number(argv[7], "size", 1, 16 * 1024 * 1024);
     }
     if (argc > 8) {
@@ -711,6 +893,10 @@ int main(int argc, char **argv)
         return run_idle_mode();
     }
     raise_fd_limit(g_connections + 64);
-    build_pattern();
+    if (g_mode == MODE_PIPELINE) {
+        build_request_batch();
+    } else {
+        build_pattern();
+    }
     return run_echo_mode();
 }
