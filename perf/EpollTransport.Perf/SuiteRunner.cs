@@ -4,8 +4,9 @@ using System.Globalization;
 namespace EpollTransport.Perf;
 
 /// <summary>
-/// Runs the selected scenarios against every selected configuration in alternation (round 1: A B C D,
-/// round 2: A B C D, ...), so slow drift on the machine hits every configuration alike. Each
+/// Runs the selected scenarios against every selected configuration in alternation, each scenario on
+/// every configuration back to back (<see cref="SampleOrder"/>), so drift on the machine hits every
+/// configuration alike. Each
 /// configuration runs as its own DemoWeb process, so /proc can attribute CPU and memory to it. A failed
 /// sample is recorded (NaN, with its error) and the run carries on; a server that died is restarted.
 /// </summary>
@@ -44,69 +45,27 @@ internal static class SuiteRunner
         var samples = new List<Sample>();
         int total = options.Rounds * configurations.Count * scenarios.Count;
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{options.Rounds} round(s) × {configurations.Count} configuration(s) × {scenarios.Count} scenario(s), {options.Seconds} s each after a 2 s warm-up."));
-        for (int round = 1; round <= options.Rounds; round++)
+        // One DemoWeb per configuration stays up for a round (idle while the others are measured), so
+        // its warm state carries from scenario to scenario as before; each round starts fresh ones.
+        var servers = new Dictionary<string, DemoServerProcess>(StringComparer.Ordinal);
+        try
         {
-            foreach (ServerConfiguration configuration in configurations)
+            int round = 0;
+            foreach (PlannedSample planned in SampleOrder.Plan(options.Rounds, configurations, scenarios))
             {
-                DemoServerProcess? shared = null;
-                try
+                if (planned.Round != round)
                 {
-                    foreach (Scenario scenario in scenarios)
-                    {
-                        Sample sample;
-                        if (scenario.NeedsOwnServer)
-                        {
-                            DemoServerProcess? own = null;
-                            try
-                            {
-                                own = await DemoServerProcess.StartAsync(demoWeb, configuration, options.AppLogLevel, cancellation);
-                                sample = await MeasureAsync(own, configuration, scenario, round, options.Seconds, guard, cancellation);
-                            }
-                            catch (Exception e) when (e is not OperationCanceledException || !cancellation.IsCancellationRequested)
-                            {
-                                sample = Failed(configuration, scenario, round, e);
-                            }
-                            finally
-                            {
-                                if (own is not null)
-                                {
-                                    await own.DisposeAsync();
-                                }
-                            }
-                        }
-                        else
-                        {
-                            try
-                            {
-                                if (shared is null || (samples.Count > 0 && samples[^1].Error is not null && await shared.HasExitedAsync(TimeSpan.FromSeconds(2))) || !IsAlive(shared))
-                                {
-                                    if (shared is not null)
-                                    {
-                                        Console.Error.WriteLine($"  DemoWeb ({configuration.Name}) died; starting a new one.");
-                                        await shared.DisposeAsync();
-                                        shared = null;
-                                    }
-                                    shared = await DemoServerProcess.StartAsync(demoWeb, configuration, options.AppLogLevel, cancellation);
-                                }
-                                sample = await MeasureAsync(shared, configuration, scenario, round, options.Seconds, guard, cancellation);
-                            }
-                            catch (Exception e) when (e is not OperationCanceledException || !cancellation.IsCancellationRequested)
-                            {
-                                sample = Failed(configuration, scenario, round, e);
-                            }
-                        }
-                        samples.Add(sample);
-                        Progress(samples.Count, total, clock.Elapsed, options.Rounds, scenario, sample);
-                    }
+                    await StopAllAsync(servers);
+                    round = planned.Round;
                 }
-                finally
-                {
-                    if (shared is not null)
-                    {
-                        await shared.DisposeAsync();
-                    }
-                }
+                Sample sample = await TakeAsync(planned, servers, samples, demoWeb, options, guard, cancellation);
+                samples.Add(sample);
+                Progress(samples.Count, total, clock.Elapsed, options.Rounds, planned.Scenario, sample);
             }
+        }
+        finally
+        {
+            await StopAllAsync(servers);
         }
 
         var results = new Results(configurations, scenarios, samples, options.Rounds, options.Seconds, options.AppLogLevel, started, guard?.FastestNanoseconds ?? double.NaN);
@@ -117,6 +76,63 @@ internal static class SuiteRunner
         string[] written = await ResultFiles.WriteAsync(results, targets, markdown, cancellation);
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Wrote {string.Join(", ", written)}{(results.IsComplete ? " (and latest.*)" : " (a subset: latest.* left as it was)")} in {clock.Elapsed.TotalMinutes:F1} min."));
         return samples.All(s => s.Error is null) ? 0 : 1;
+    }
+
+    private static async Task<Sample> TakeAsync(PlannedSample planned, Dictionary<string, DemoServerProcess> servers, List<Sample> samples,
+        string demoWeb, SuiteOptions options, HostPhaseGuard? guard, CancellationToken cancellation)
+    {
+        (int round, Scenario scenario, ServerConfiguration configuration) = planned;
+        if (scenario.NeedsOwnServer)
+        {
+            DemoServerProcess? own = null;
+            try
+            {
+                own = await DemoServerProcess.StartAsync(demoWeb, configuration, options.AppLogLevel, cancellation);
+                return await MeasureAsync(own, configuration, scenario, round, options.Seconds, guard, cancellation);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellation.IsCancellationRequested)
+            {
+                return Failed(configuration, scenario, round, e);
+            }
+            finally
+            {
+                if (own is not null)
+                {
+                    await own.DisposeAsync();
+                }
+            }
+        }
+
+        try
+        {
+            servers.TryGetValue(configuration.Name, out DemoServerProcess? shared);
+            Sample? previous = samples.LastOrDefault(s => s.Configuration == configuration.Name && s.Round == round);
+            if (shared is null || (previous?.Error is not null && await shared.HasExitedAsync(TimeSpan.FromSeconds(2))) || !IsAlive(shared))
+            {
+                if (shared is not null)
+                {
+                    Console.Error.WriteLine($"  DemoWeb ({configuration.Name}) died; starting a new one.");
+                    servers.Remove(configuration.Name);
+                    await shared.DisposeAsync();
+                }
+                shared = await DemoServerProcess.StartAsync(demoWeb, configuration, options.AppLogLevel, cancellation);
+                servers[configuration.Name] = shared;
+            }
+            return await MeasureAsync(shared, configuration, scenario, round, options.Seconds, guard, cancellation);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellation.IsCancellationRequested)
+        {
+            return Failed(configuration, scenario, round, e);
+        }
+    }
+
+    private static async Task StopAllAsync(Dictionary<string, DemoServerProcess> servers)
+    {
+        foreach (DemoServerProcess server in servers.Values)
+        {
+            await server.DisposeAsync();
+        }
+        servers.Clear();
     }
 
     private static bool IsAlive(DemoServerProcess server)
