@@ -19,13 +19,7 @@ internal static class TargetTables
             text.AppendLine("|---|---|---|---|---|---|---|---|");
             foreach (TargetOutcome outcome in targets.Rows)
             {
-                string result = outcome.Verdict switch
-                {
-                    TargetVerdict.Pass => "pass",
-                    TargetVerdict.PassWithInline => "pass (inline)",
-                    TargetVerdict.Fail => "**FAIL**",
-                    _ => "n/a",
-                };
+                string result = outcome.Verdict == TargetVerdict.PassWithInline ? "pass (inline)" : Result(outcome.Pass);
                 string floor = outcome.Target.DefaultFloor is double f ? $"{(outcome.HigherIsBetter ? "≥" : "≤")} {Report.Ratio(f)}" : "—";
                 string best = double.IsNaN(outcome.BestEpollVsSocketsTuned) ? "n/a" : $"{Report.Ratio(outcome.BestEpollVsSocketsTuned)} ({outcome.BestEpoll})";
                 text.AppendLine(CultureInfo.InvariantCulture,
@@ -48,15 +42,9 @@ internal static class TargetTables
             text.AppendLine("|---|---|---|---|---|---|");
             foreach (TunedOutcome outcome in targets.AgainstSocketsTuned)
             {
-                string result = outcome.Pass switch
-                {
-                    true => "pass",
-                    false => "**FAIL**",
-                    null => "n/a",
-                };
                 string best = outcome.BestEpollName is null ? "n/a" : $"{Report.Number(outcome.BestEpoll, outcome.Unit)} ({outcome.BestEpollName})";
                 text.AppendLine(CultureInfo.InvariantCulture,
-                    $"| {outcome.Target.Scenario} | {outcome.Goal} | {Report.Number(outcome.SocketsTuned, outcome.Unit)} {outcome.Unit} | {best} | {Report.Ratio(outcome.Ratio)} | {result} |");
+                    $"| {outcome.Target.Scenario} | {outcome.Goal} | {Report.Number(outcome.SocketsTuned, outcome.Unit)} {outcome.Unit} | {best} | {Report.Ratio(outcome.Ratio)} | {Result(outcome.Pass)} |");
             }
             text.AppendLine();
             text.AppendLine(CultureInfo.InvariantCulture, $"{targets.AgainstSocketsTuned.Count(t => t.Pass == true)} of {targets.AgainstSocketsTuned.Count(t => t.Pass is not null)} scenarios beat {ServerConfiguration.SocketsTuned} as required.");
@@ -68,4 +56,11 @@ internal static class TargetTables
             : "Not every target of the perf issue holds in this run.");
         text.AppendLine();
     }
+
+    private static string Result(bool? pass) => pass switch
+    {
+        true => "pass",
+        false => "**FAIL**",
+        null => "n/a",
+    };
 }

@@ -360,6 +360,34 @@ static void begin_drain(struct worker *w)
     }
 }
 
+/* One epoll_wait of a worker and its events: the read first (it may finish the connection), then
+   the write. Shared by the echo modes and pipeline mode. */
+static void dispatch_events(struct worker *w, int timeout_ms, int *remaining,
+                            void (*readable)(struct worker *, struct conn *, int *),
+                            void (*writable)(struct worker *, struct conn *))
+{
+    struct epoll_event events[256];
+    int n = epoll_wait(w->epfd, events, 256, timeout_ms);
+    if (n < 0) {
+        if (errno == EINTR) {
+            return;
+        }
+        fail("epoll_wait: %s", strerror(errno));
+    }
+    for (int i = 0; i < n; i++) {
+        struct conn *c = events[i].data.ptr;
+        if (c->done) {
+            continue;
+        }
+        if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+            readable(w, c, remaining);
+        }
+        if (!c->done && (events[i].events & EPOLLOUT)) {
+            writable(w, c);
+        }
+    }
+}
+
 static void *run_echo(void *arg)
 {
     struct worker *w = arg;
@@ -369,7 +397,6 @@ static void *run_echo(void *arg)
         flush(w, &w->conns[i]);
     }
     uint64_t drain_deadline = g_end_ns + (uint64_t)DRAIN_SECONDS * 1000000000u;
-    struct epoll_event events[256];
     for (;;) {
         uint64_t now = now_ns();
         if (!w->draining && now >= g_end_ns) {
@@ -390,25 +417,7 @@ static void *run_echo(void *arg)
         }
         uint64_t until = w->draining ? drain_deadline : g_end_ns;
         int timeout = until > now ? (int)((until - now) / 1000000u) + 1 : 0;
-        int n = epoll_wait(w->epfd, events, 256, timeout < 100 ? timeout : 100);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            fail("epoll_wait: %s", strerror(errno));
-        }
-        for (int i = 0; i < n; i++) {
-            struct conn *c = events[i].data.ptr;
-            if (c->done) {
-                continue;
-            }
-            if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-                on_readable(w, c, &remaining);
-            }
-            if (!c->done && (events[i].events & EPOLLOUT)) {
-                flush(w, c);
-            }
-        }
+        dispatch_events(w, timeout < 100 ? timeout : 100, &remaining, on_readable, flush);
     }
 }
 
@@ -499,8 +508,9 @@ static char *g_request_batch;
 static size_t g_request_batch_length;
 
 /* Writes the rest of the connection's current batch; `sent` counts the batch's bytes written. */
-static void pipeline_send(struct conn *c)
+static void pipeline_send(struct worker *w, struct conn *c)
 {
+    (void)w;
     while (c->sent < g_request_batch_length) {
         ssize_t r = send(c->fd, g_request_batch + c->sent, g_request_batch_length - c->sent, MSG_NOSIGNAL);
         if (r < 0) {
@@ -517,12 +527,12 @@ static void pipeline_send(struct conn *c)
 }
 
 /* `target` is the number of responses still due for the batch in flight; stamps[0] its write time. */
-static void pipeline_issue(struct conn *c, uint64_t now)
+static void pipeline_issue(struct worker *w, struct conn *c, uint64_t now)
 {
     c->stamps[0] = now;
     c->target = (uint64_t)g_depth;
     c->sent = 0;
-    pipeline_send(c);
+    pipeline_send(w, c);
 }
 
 /* Length of the complete 200 response at `start`, or 0 when more bytes are needed. */
@@ -581,7 +591,7 @@ static void pipeline_on_readable(struct worker *w, struct conn *c, int *remainin
                     finish(c, remaining);
                     return;
                 }
-                pipeline_issue(c, now);
+                pipeline_issue(w, c, now);
             }
             continue;
         }
@@ -603,10 +613,9 @@ static void *run_pipeline(void *arg)
     struct worker *w = arg;
     int remaining = w->count;
     for (int i = 0; i < w->count; i++) {
-        pipeline_issue(&w->conns[i], g_start_ns);
+        pipeline_issue(w, &w->conns[i], g_start_ns);
     }
     uint64_t drain_deadline = g_end_ns + (uint64_t)DRAIN_SECONDS * 1000000000u;
-    struct epoll_event events[256];
     while (remaining > 0) {
         uint64_t now = now_ns();
         /* After the window no batch is started; each connection finishes the one it has in flight. */
@@ -619,25 +628,7 @@ static void *run_pipeline(void *arg)
                 }
             }
         }
-        int n = epoll_wait(w->epfd, events, 256, 100);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            fail("epoll_wait: %s", strerror(errno));
-        }
-        for (int i = 0; i < n; i++) {
-            struct conn *c = events[i].data.ptr;
-            if (c->done) {
-                continue;
-            }
-            if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-                pipeline_on_readable(w, c, &remaining);
-            }
-            if (!c->done && (events[i].events & EPOLLOUT)) {
-                pipeline_send(c);
-            }
-        }
+        dispatch_events(w, 100, &remaining, pipeline_on_readable, pipeline_send);
     }
     return NULL;
 }
