@@ -15,6 +15,26 @@ internal static class EchoClient
 
     public static Task EnsureBuiltAsync(CancellationToken cancellation) => NativeTool.EnsureBuiltAsync(Source, Binary, cancellation);
 
+    /// <summary>
+    /// Runs one load mode (pingpong, inflight, stream, pipeline) against 127.0.0.1:<paramref name="port"/>
+    /// and returns its summary; a failed run (byte mismatch, bad response, timeout) throws with its reason.
+    /// <paramref name="depth"/> is for pipeline mode (requests per write); <paramref name="binary"/> overrides the built client.
+    /// </summary>
+    public static async Task<Dictionary<string, double>> RunAsync(int port, string mode, int connections, int seconds, int threads,
+        TimeSpan timeout, CancellationToken cancellation, int? depth = null, string? binary = null)
+    {
+        string[] arguments = ["127.0.0.1", Text(port), mode, Text(connections), Text(seconds), Text(threads)];
+        if (depth is int d)
+        {
+            // echo_load takes size before depth; pipeline mode has no size and ignores it.
+            arguments = [.. arguments, "0", Text(d)];
+        }
+        string output = await Processes.RunAsync(binary ?? Path, arguments, timeout, cancellation);
+        return ParseSummary(output, "mode");
+
+        static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);
+    }
+
     /// <summary>Parses the client's key=value summary line.</summary>
     public static Dictionary<string, double> ParseSummary(string output, string firstKey)
     {

@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace EpollTransport.Perf;
 
 internal enum EchoMode
@@ -38,12 +36,7 @@ internal sealed class EchoScenario(string name, EchoMode mode, int connections)
             EchoMode.InFlight => "inflight",
             _ => "stream",
         };
-        string output = await Processes.RunAsync(
-            EchoClient.Path,
-            ["127.0.0.1", server.EchoPort.ToString(CultureInfo.InvariantCulture), modeName, connections.ToString(CultureInfo.InvariantCulture), seconds.ToString(CultureInfo.InvariantCulture), ClientThreads.ToString(CultureInfo.InvariantCulture)],
-            Deadline(seconds),
-            cancellation);
-        Dictionary<string, double> summary = EchoClient.ParseSummary(output, "mode");
+        Dictionary<string, double> summary = await EchoClient.RunAsync(server.EchoPort, modeName, connections, seconds, ClientThreads, Deadline(seconds), cancellation);
         double p99 = HasP99 ? summary["p99_us"] / 1000 : double.NaN;
         return mode == EchoMode.Stream
             ? new LoadResult(summary["mib_per_sec"], p99, summary["bytes"])

@@ -49,13 +49,9 @@ internal sealed partial class HttpLoadScenario(string name, HttpTool tool, strin
             return measurement;
         }
         // Right after wrk's measured run, on the same warm server; the CPU figure stays wrk's alone.
-        string output = await Processes.RunAsync(
-            EchoClient.Path,
-            ["127.0.0.1", server.HttpPort.ToString(CultureInfo.InvariantCulture), "pipeline", pipeline.Connections.ToString(CultureInfo.InvariantCulture),
-                seconds.ToString(CultureInfo.InvariantCulture), ClientThreads.ToString(CultureInfo.InvariantCulture), "0", pipeline.Depth.ToString(CultureInfo.InvariantCulture)],
-            Deadline(seconds),
-            cancellation);
-        return measurement with { P99Milliseconds = EchoClient.ParseSummary(output, "mode")["p99_us"] / 1000 };
+        Dictionary<string, double> summary = await EchoClient.RunAsync(server.HttpPort, "pipeline", pipeline.Connections, seconds, ClientThreads,
+            Deadline(seconds), cancellation, depth: pipeline.Depth);
+        return measurement with { P99Milliseconds = summary["p99_us"] / 1000 };
     }
 
     protected override async Task<LoadResult> RunLoadAsync(DemoServerProcess server, int seconds, CancellationToken cancellation)

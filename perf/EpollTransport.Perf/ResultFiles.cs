@@ -15,7 +15,7 @@ internal static class ResultFiles
     public static async Task<string[]> WriteAsync(Results results, TargetReport targets, string markdown, CancellationToken cancellation)
     {
         System.IO.Directory.CreateDirectory(Directory);
-        string stamp = results.StartedUtc.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
+        string stamp = results.Stamp;
         string title = string.Create(CultureInfo.InvariantCulture, $"EpollTransport vs Sockets — {stamp}, medians of {results.Rounds} round(s) × {results.Seconds} s");
         var files = new Dictionary<string, string>
         {

@@ -27,6 +27,9 @@ internal sealed class Results(IReadOnlyList<ServerConfiguration> configurations,
 
     public DateTime StartedUtc { get; } = startedUtc;
 
+    /// <summary>What the run's result files are named by ("20261201-170224").</summary>
+    public string Stamp => StartedUtc.ToString("yyyyMMdd-HHmmss", System.Globalization.CultureInfo.InvariantCulture);
+
     /// <summary>The fastest cross-core round trip the host check saw; NaN when it did not run.</summary>
     public double HostFastestNanoseconds { get; } = hostFastestNanoseconds;
 
@@ -44,25 +47,25 @@ internal sealed class Results(IReadOnlyList<ServerConfiguration> configurations,
     public Scenario? Find(string scenario) => Scenarios.FirstOrDefault(s => s.Name == scenario);
 
     /// <summary>Median over the samples that succeeded; NaN when none did.</summary>
-    public double Median(string configuration, string scenario, TargetMetric metric)
+    public double Median(string configuration, string scenario, TargetMetric metric) => MedianOf(Samples
+        .Where(s => s.Configuration == configuration && s.Scenario == scenario)
+        .Select(s => metric switch
+        {
+            TargetMetric.Cpu => s.CpuMilliseconds,
+            TargetMetric.P99 => s.P99Milliseconds,
+            _ => s.Value,
+        }));
+
+    /// <summary>Median of the values that are not NaN; NaN when none is.</summary>
+    public static double MedianOf(IEnumerable<double> values)
     {
-        double[] values = Samples
-            .Where(s => s.Configuration == configuration && s.Scenario == scenario)
-            .Select(s => metric switch
-            {
-                TargetMetric.Cpu => s.CpuMilliseconds,
-                TargetMetric.P99 => s.P99Milliseconds,
-                _ => s.Value,
-            })
-            .Where(v => !double.IsNaN(v))
-            .Order()
-            .ToArray();
-        if (values.Length == 0)
+        double[] sorted = values.Where(v => !double.IsNaN(v)).Order().ToArray();
+        if (sorted.Length == 0)
         {
             return double.NaN;
         }
-        int middle = values.Length / 2;
-        return values.Length % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
+        int middle = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
     }
 
     /// <summary>Median of <paramref name="configuration"/> over the median of <paramref name="reference"/> (the baseline unless given).</summary>

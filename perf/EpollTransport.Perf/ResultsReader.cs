@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 
 namespace EpollTransport.Perf;
@@ -71,7 +70,4 @@ internal static class ResultsReader
         int equals = assignment.IndexOf('=', StringComparison.Ordinal);
         return equals < 0 ? (assignment, string.Empty) : (assignment[..equals], assignment[(equals + 1)..]);
     }
-
-    /// <summary>The stamp a results file is named by ("20261201-170224"), for tables over several runs.</summary>
-    public static string Stamp(Results results) => results.StartedUtc.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
 }

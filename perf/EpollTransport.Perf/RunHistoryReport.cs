@@ -36,7 +36,7 @@ internal static class RunHistoryReport
             int tunedJudged = report.AgainstSocketsTuned.Count(t => t.Pass is not null);
             int tunedHeld = report.AgainstSocketsTuned.Count(t => t.Pass == true);
             text.AppendLine(CultureInfo.InvariantCulture,
-                $"| {ResultsReader.Stamp(runs[i])} | {runs[i].Rounds} × {runs[i].Seconds} | {held} of {judged} ({withInline}) | {tunedHeld} of {tunedJudged} | {(report.AllHold ? "yes" : "no")} |");
+                $"| {runs[i].Stamp} | {runs[i].Rounds} × {runs[i].Seconds} | {held} of {judged} ({withInline}) | {tunedHeld} of {tunedJudged} | {(report.AllHold ? "yes" : "no")} |");
         }
         text.AppendLine();
 
@@ -46,7 +46,7 @@ internal static class RunHistoryReport
         {
             TargetOutcome[] outcomes = reports.SelectMany(r => r.Rows).Where(r => r.Target.Label == label).ToArray();
             text.AppendLine(CultureInfo.InvariantCulture,
-                $"| {label} | {outcomes[0].Goal} | {Held(outcomes.Select(o => o.Pass))} | {Spread(outcomes.Select(o => o.EpollDefaultRatio))} | {Report.Ratio(MedianOf(outcomes.Select(o => o.EpollInlineRatio)))} |");
+                $"| {label} | {outcomes[0].Goal} | {Held(outcomes.Select(o => o.Pass))} | {Spread(outcomes.Select(o => o.EpollDefaultRatio))} | {Report.Ratio(Results.MedianOf(outcomes.Select(o => o.EpollInlineRatio)))} |");
         }
         text.AppendLine();
 
@@ -74,17 +74,6 @@ internal static class RunHistoryReport
         double[] measured = ratios.Where(r => !double.IsNaN(r)).Order().ToArray();
         return measured.Length == 0
             ? "n/a"
-            : $"{Report.Ratio(measured[0])} / {Report.Ratio(MedianOf(measured))} / {Report.Ratio(measured[^1])}";
-    }
-
-    internal static double MedianOf(IEnumerable<double> values)
-    {
-        double[] sorted = values.Where(v => !double.IsNaN(v)).Order().ToArray();
-        if (sorted.Length == 0)
-        {
-            return double.NaN;
-        }
-        int middle = sorted.Length / 2;
-        return sorted.Length % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+            : $"{Report.Ratio(measured[0])} / {Report.Ratio(Results.MedianOf(measured))} / {Report.Ratio(measured[^1])}";
     }
 }
