@@ -29,8 +29,7 @@ internal static class AcceptDistribution
             }
         }
 
-        Console.WriteLine($"| accept layout ({Environment.ProcessorCount} loops, {concurrency} clients) | median connections/s | accepted per loop (last round) |");
-        Console.WriteLine("|---|---|---|");
+        Console.WriteLine(Report.TableHeader($"accept layout ({Environment.ProcessorCount} loops, {concurrency} clients)", "median connections/s", "accepted per loop (last round)"));
         foreach (var (name, list) in results)
         {
             var median = list.Select(r => r.Rate).Order().ElementAt(list.Count / 2);

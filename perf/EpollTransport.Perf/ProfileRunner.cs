@@ -40,8 +40,7 @@ internal static class ProfileRunner
         await ToolInstaller.EnsureAsync(PerfTool, cancellation);
         await SuiteRunner.PrepareToolsAsync(scenarios, cancellation);
 
-        Console.WriteLine("| scenario | configuration | under perf | transport | thread pool | GC | JIT | Kestrel+app | samples |");
-        Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
+        Console.WriteLine(Report.TableHeader("scenario", "configuration", "under perf", "transport", "thread pool", "GC", "JIT", "Kestrel+app", "samples"));
         int failures = 0;
         foreach (LoadScenario scenario in scenarios)
         {

@@ -62,8 +62,7 @@ internal static class Report
 
     private static void Table(StringBuilder text, Results results, string[] names, IEnumerable<Scenario> scenarios, TargetMetric metric, Func<Scenario, string> unit)
     {
-        text.AppendLine("| scenario | unit | " + string.Join(" | ", names) + " |");
-        text.AppendLine("|---|---|" + string.Concat(names.Select(_ => "---|")));
+        text.AppendLine(TableHeader(["scenario", "unit", .. names]));
         foreach (Scenario scenario in scenarios)
         {
             text.Append(CultureInfo.InvariantCulture, $"| {scenario.Name} | {unit(scenario)} |");
@@ -77,6 +76,13 @@ internal static class Report
             text.AppendLine();
         }
         text.AppendLine();
+    }
+
+    /// <summary>A Markdown table's header row and the separator row below it, one cell per column.</summary>
+    public static string TableHeader(params IEnumerable<string> columns)
+    {
+        string[] names = columns.ToArray();
+        return "| " + string.Join(" | ", names) + " |" + Environment.NewLine + "|" + string.Concat(names.Select(_ => "---|"));
     }
 
     public static string Cell(double value, double ratio, string unit) =>

@@ -25,8 +25,7 @@ internal static class RunHistoryReport
         var text = new StringBuilder();
         text.AppendLine(CultureInfo.InvariantCulture, $"{runs.Count} runs, judged with the current target rules (ratios only ever within a run):");
         text.AppendLine();
-        text.AppendLine("| run | rounds × s | rows held (through inline) | scenarios beating Sockets tuned | every target holds |");
-        text.AppendLine("|---|---|---|---|---|");
+        text.AppendLine(Report.TableHeader("run", "rounds × s", "rows held (through inline)", "scenarios beating Sockets tuned", "every target holds"));
         for (int i = 0; i < runs.Count; i++)
         {
             TargetReport report = reports[i];
@@ -40,8 +39,7 @@ internal static class RunHistoryReport
         }
         text.AppendLine();
 
-        text.AppendLine("| target | goal | held in | Epoll default ratio: min / median / max | Epoll inline median |");
-        text.AppendLine("|---|---|---|---|---|");
+        text.AppendLine(Report.TableHeader("target", "goal", "held in", "Epoll default ratio: min / median / max", "Epoll inline median"));
         foreach (string label in reports.SelectMany(r => r.Rows).Select(r => r.Target.Label).Distinct())
         {
             TargetOutcome[] outcomes = reports.SelectMany(r => r.Rows).Where(r => r.Target.Label == label).ToArray();
@@ -50,8 +48,7 @@ internal static class RunHistoryReport
         }
         text.AppendLine();
 
-        text.AppendLine(CultureInfo.InvariantCulture, $"| better Epoll vs {ServerConfiguration.SocketsTuned} | goal | held in | ratio: min / median / max |");
-        text.AppendLine("|---|---|---|---|");
+        text.AppendLine(Report.TableHeader($"better Epoll vs {ServerConfiguration.SocketsTuned}", "goal", "held in", "ratio: min / median / max"));
         foreach (string scenario in reports.SelectMany(r => r.AgainstSocketsTuned).Select(t => t.Target.Scenario).Distinct())
         {
             TunedOutcome[] outcomes = reports.SelectMany(r => r.AgainstSocketsTuned).Where(t => t.Target.Scenario == scenario).ToArray();

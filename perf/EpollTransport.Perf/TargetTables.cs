@@ -15,8 +15,8 @@ internal static class TargetTables
         {
             text.AppendLine(CultureInfo.InvariantCulture, $"Targets: {ServerConfiguration.EpollDefault} vs {ServerConfiguration.Baseline}. A row passes when {ServerConfiguration.EpollDefault} meets the goal, or (\"pass (inline)\") when {ServerConfiguration.EpollInline} meets it and {ServerConfiguration.EpollDefault} still reaches the row's floor (the issue's ≥ 1.10× for throughput and ≤ 0.95× for CPU, on rows whose goal lies beyond it; p99 has none). Last column: the better Epoll configuration vs {ServerConfiguration.SocketsTuned}, > 1 means better for throughput, < 1 for CPU, p99 and memory.");
             text.AppendLine();
-            text.AppendLine($"| target | goal | floor | {ServerConfiguration.Baseline} | {ServerConfiguration.EpollDefault} | {ServerConfiguration.EpollInline} | result | better Epoll vs {ServerConfiguration.SocketsTuned} |");
-            text.AppendLine("|---|---|---|---|---|---|---|---|");
+            text.AppendLine(Report.TableHeader("target", "goal", "floor", ServerConfiguration.Baseline, ServerConfiguration.EpollDefault,
+                ServerConfiguration.EpollInline, "result", $"better Epoll vs {ServerConfiguration.SocketsTuned}"));
             foreach (TargetOutcome outcome in targets.Rows)
             {
                 string result = outcome.Verdict == TargetVerdict.PassWithInline ? "pass (inline)" : Result(outcome.Pass);
@@ -38,8 +38,7 @@ internal static class TargetTables
         {
             text.AppendLine(CultureInfo.InvariantCulture, $"The better Epoll configuration vs {ServerConfiguration.SocketsTuned}, on each scenario's own figure (the issue: beat it in every scenario, by ≥ 1.10× in plaintext and echo 64 B):");
             text.AppendLine();
-            text.AppendLine($"| scenario | goal | {ServerConfiguration.SocketsTuned} | better Epoll | ratio | result |");
-            text.AppendLine("|---|---|---|---|---|---|");
+            text.AppendLine(Report.TableHeader("scenario", "goal", ServerConfiguration.SocketsTuned, "better Epoll", "ratio", "result"));
             foreach (TunedOutcome outcome in targets.AgainstSocketsTuned)
             {
                 string best = outcome.BestEpollName is null ? "n/a" : $"{Report.Number(outcome.BestEpoll, outcome.Unit)} ({outcome.BestEpollName})";
