@@ -125,11 +125,44 @@ internal sealed class DemoServerProcess : IAsyncDisposable
     public double CpuSeconds()
     {
         string stat = File.ReadAllText(string.Create(CultureInfo.InvariantCulture, $"/proc/{_process.Id}/stat"));
-        // Fields after the parenthesised command name: state is field 3, utime 14 and stime 15.
+        return CpuTicks(stat) / (double)s_ticksPerSecond.Value;
+    }
+
+    /// <summary>
+    /// CPU seconds so far of the server's tiered-compilation thread(s) (".NET Tiered Compilation Worker",
+    /// which Linux shortens to 15 characters); 0 when there is none, e.g. with tiered compilation off.
+    /// </summary>
+    public double TieredCompilationCpuSeconds() => ThreadCpuSeconds(_process.Id, TieredCompilationThreadName);
+
+    /// <summary>What Linux keeps of the name the runtime gives its tiered-compilation thread.</summary>
+    internal const string TieredCompilationThreadName = ".NET Tiered Com";
+
+    /// <summary>User plus system CPU seconds of the threads of <paramref name="processId"/> whose name starts with <paramref name="namePrefix"/>.</summary>
+    internal static double ThreadCpuSeconds(int processId, string namePrefix)
+    {
+        long ticks = 0;
+        foreach (string task in Directory.EnumerateDirectories(string.Create(CultureInfo.InvariantCulture, $"/proc/{processId}/task")))
+        {
+            try
+            {
+                if (File.ReadAllText(Path.Combine(task, "comm")).StartsWith(namePrefix, StringComparison.Ordinal))
+                {
+                    ticks += CpuTicks(File.ReadAllText(Path.Combine(task, "stat")));
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // The thread exited between listing and reading: it has nothing more to add.
+            }
+        }
+        return ticks / (double)s_ticksPerSecond.Value;
+    }
+
+    /// <summary>utime + stime from a /proc stat line (fields 14 and 15, counted after the parenthesised name, which may hold spaces).</summary>
+    private static long CpuTicks(string stat)
+    {
         string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        long utime = long.Parse(fields[11], CultureInfo.InvariantCulture);
-        long stime = long.Parse(fields[12], CultureInfo.InvariantCulture);
-        return (utime + stime) / (double)s_ticksPerSecond.Value;
+        return long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
     }
 
     /// <summary>Resident set size (VmRSS) in KiB.</summary>

@@ -11,7 +11,7 @@ internal static class Report
     {
         var text = new StringBuilder();
         string[] names = results.Configurations.Select(c => c.Name).ToArray();
-        text.AppendLine(CultureInfo.InvariantCulture, $"Medians of {results.Rounds} alternating round(s) of {results.Seconds} s per scenario (each after a 2 s warm-up); ratios to {ServerConfiguration.Baseline} from the same run. {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}; load generators on the same machine; DemoWeb's log level {results.AppLogLevel}. Started {results.StartedUtc.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)} UTC.");
+        text.AppendLine(CultureInfo.InvariantCulture, $"Medians of {results.Rounds} alternating round(s) of {results.Seconds} s per scenario ({WarmupPhrase(results)}); ratios to {ServerConfiguration.Baseline} from the same run. {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}; load generators on the same machine; DemoWeb's log level {results.AppLogLevel}. Started {results.StartedUtc.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)} UTC.");
         text.AppendLine();
         text.AppendLine(HostCheckLine(results));
         if (!results.Has(ServerConfiguration.Baseline))
@@ -101,6 +101,20 @@ internal static class Report
             ? "F2"
             : Math.Abs(value) >= 100 ? "N0" : "F1";
         return value.ToString(format, CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>How the measured runs were warmed up, for the report's header.</summary>
+    public static string WarmupPhrase(Results results)
+    {
+        int[] warmups = results.Samples.Where(s => s.WarmupSeconds > 0).Select(s => s.WarmupSeconds).ToArray();
+        if (warmups.Length == 0)
+        {
+            return "each after a 2 s warm-up";
+        }
+        int least = Warmup.MinSlices * Warmup.SliceSeconds;
+        int longer = warmups.Count(w => w > least);
+        return string.Create(CultureInfo.InvariantCulture,
+            $"each after a warm-up of at least {least} s that went on until the server's tiered JIT compilation had settled: {longer} of {warmups.Length} warm-ups took longer, up to {warmups.Max()} s");
     }
 
     /// <summary>What the host check found, in one sentence for the report's header.</summary>

@@ -116,6 +116,7 @@ internal static class ResultFiles
                 probeAfterNanoseconds = N(s.ProbeAfterNanoseconds),
                 attempts = s.Attempts,
                 hostSlow = s.HostSlow,
+                warmupSeconds = s.WarmupSeconds,
                 error = s.Error,
             }),
         };

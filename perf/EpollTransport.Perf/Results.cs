@@ -4,10 +4,12 @@ namespace EpollTransport.Perf;
 /// One measured run of one scenario on one configuration; NaN figures and an error when it failed. The
 /// probes are the cross-core round trips just before and after it (NaN without the host check);
 /// <paramref name="Attempts"/> counts measurements, more than one when a slow host phase was caught, and
-/// <paramref name="HostSlow"/> says the kept one was still in such a phase.
+/// <paramref name="HostSlow"/> says the kept one was still in such a phase. <paramref name="WarmupSeconds"/>
+/// is the warm-up before the kept measurement: 0 where not recorded (runs before the warm-up watched the
+/// JIT, which warmed up for a fixed 2 s) or where the scenario has no warm-up of its own.
 /// </summary>
 internal sealed record Sample(string Configuration, string Scenario, int Round, double Value, double P99Milliseconds, double CpuMilliseconds, string? Error,
-    double ProbeBeforeNanoseconds = double.NaN, double ProbeAfterNanoseconds = double.NaN, int Attempts = 1, bool HostSlow = false);
+    double ProbeBeforeNanoseconds = double.NaN, double ProbeAfterNanoseconds = double.NaN, int Attempts = 1, bool HostSlow = false, int WarmupSeconds = 0);
 
 /// <summary>The samples of a suite run, with medians and ratios to the baseline configuration.</summary>
 internal sealed class Results(IReadOnlyList<ServerConfiguration> configurations, IReadOnlyList<Scenario> scenarios, IReadOnlyList<Sample> samples, int rounds, int seconds, string appLogLevel, DateTime startedUtc, double hostFastestNanoseconds = double.NaN)

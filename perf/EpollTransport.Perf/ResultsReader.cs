@@ -41,7 +41,8 @@ internal static class ResultsReader
                 Number(s, "probeBeforeNanoseconds"),
                 Number(s, "probeAfterNanoseconds"),
                 s.TryGetProperty("attempts", out JsonElement attempts) ? attempts.GetInt32() : 1,
-                s.TryGetProperty("hostSlow", out JsonElement slow) && slow.GetBoolean()))
+                s.TryGetProperty("hostSlow", out JsonElement slow) && slow.GetBoolean(),
+                s.TryGetProperty("warmupSeconds", out JsonElement warmup) ? warmup.GetInt32() : 0))
             .ToArray();
         double fastest = root.TryGetProperty("hostCheck", out JsonElement hostCheck) ? Number(hostCheck, "fastestRoundTripNanoseconds") : double.NaN;
         string appLogLevel = root.TryGetProperty("appLogLevel", out JsonElement level) ? level.GetString() ?? "unknown" : "unknown";

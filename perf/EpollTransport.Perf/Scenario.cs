@@ -7,9 +7,6 @@ namespace EpollTransport.Perf;
 /// </summary>
 internal abstract class Scenario(string name, string unit, bool higherIsBetter)
 {
-    /// <summary>Seconds of load before each measured run: JIT tiers, pools and connection caches settle.</summary>
-    protected const int WarmupSeconds = 2;
-
     public string Name { get; } = name;
 
     /// <summary>Unit of <see cref="Measurement.Value"/>: "req/s", "msg/s", "MiB/s", "KiB/conn".</summary>
@@ -44,12 +41,15 @@ internal abstract class Scenario(string name, string unit, bool higherIsBetter)
     protected static TimeSpan Deadline(int seconds) => TimeSpan.FromSeconds(seconds + 60);
 }
 
-/// <summary>One measured run: the value in the scenario's unit, p99 latency and server CPU per unit of work (NaN when not measured).</summary>
-internal sealed record Measurement(double Value, double P99Milliseconds, double CpuMilliseconds);
+/// <summary>
+/// One measured run: the value in the scenario's unit, p99 latency and server CPU per unit of work (NaN
+/// when not measured), and the seconds of warm-up load before it (0 when the scenario has none of its own).
+/// </summary>
+internal sealed record Measurement(double Value, double P99Milliseconds, double CpuMilliseconds, int WarmupSeconds = 0);
 
 /// <summary>
-/// A scenario driven by an external load generator: warm-up run, then a measured run with the server's
-/// CPU time read before and after.
+/// A scenario driven by an external load generator: warm-up (<see cref="Warmup"/>), then a measured run
+/// with the server's CPU time read before and after.
 /// </summary>
 internal abstract class LoadScenario(string name, string unit) : Scenario(name, unit, higherIsBetter: true)
 {
@@ -58,13 +58,29 @@ internal abstract class LoadScenario(string name, string unit) : Scenario(name, 
 
     public override async Task<Measurement> MeasureAsync(DemoServerProcess server, int seconds, CancellationToken cancellation)
     {
-        await RunLoadAsync(server, WarmupSeconds, cancellation);
+        int warmupSeconds = await WarmUpAsync(server, cancellation);
         server.EnsureRunning();
         double cpuBefore = server.CpuSeconds();
         LoadResult result = await RunLoadAsync(server, seconds, cancellation);
         double cpuAfter = server.CpuSeconds();
         double cpu = result.Work > 0 ? (cpuAfter - cpuBefore) * 1000 / result.Work * CpuPer : double.NaN;
-        return new Measurement(result.Value, result.P99Milliseconds, cpu);
+        return new Measurement(result.Value, result.P99Milliseconds, cpu, warmupSeconds);
+    }
+
+    /// <summary>Runs this scenario's load in slices until the server's JIT has settled; returns the seconds it took.</summary>
+    private async Task<int> WarmUpAsync(DemoServerProcess server, CancellationToken cancellation)
+    {
+        for (int slices = 1; ; slices++)
+        {
+            server.EnsureRunning();
+            double compilationBefore = server.TieredCompilationCpuSeconds();
+            await RunLoadAsync(server, Warmup.SliceSeconds, cancellation);
+            double compilationMilliseconds = (server.TieredCompilationCpuSeconds() - compilationBefore) * 1000;
+            if (Warmup.IsDone(slices, compilationMilliseconds))
+            {
+                return slices * Warmup.SliceSeconds;
+            }
+        }
     }
 
     protected abstract Task<LoadResult> RunLoadAsync(DemoServerProcess server, int seconds, CancellationToken cancellation);

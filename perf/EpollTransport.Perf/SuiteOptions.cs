@@ -20,7 +20,7 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
 
           suite                  every scenario (the default); http: the HTTP scenarios only
           --rounds N             alternating rounds (medians over them)
-          --seconds S            measured seconds per scenario (after a 2 s warm-up)
+          --seconds S            measured seconds per scenario (after a 2–12 s warm-up that lasts until the server's JIT has settled)
           --only TEXT[,TEXT]     scenarios whose name contains any TEXT (case-insensitive; repeatable)
           --configs TEXT[,TEXT]  configurations whose name contains any TEXT (Sockets default is the baseline of every ratio)
           --app-log-level LEVEL  DemoWeb's Logging:LogLevel:Default during the run (default None: logging off)
