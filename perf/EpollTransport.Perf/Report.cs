@@ -111,10 +111,9 @@ internal static class Report
         {
             return "each after a 2 s warm-up";
         }
-        int least = Warmup.MinSlices * Warmup.SliceSeconds;
-        int longer = warmups.Count(w => w > least);
+        int longer = warmups.Count(w => w > Warmup.LeastSeconds);
         return string.Create(CultureInfo.InvariantCulture,
-            $"each after a warm-up of at least {least} s that went on until the server's tiered JIT compilation had settled: {longer} of {warmups.Length} warm-ups took longer, up to {warmups.Max()} s");
+            $"each after a warm-up of at least {Warmup.LeastSeconds} s that went on until the server's tiered JIT compilation had settled: {longer} of {warmups.Length} warm-ups took longer, up to {warmups.Max()} s");
     }
 
     /// <summary>What the host check found, in one sentence for the report's header.</summary>

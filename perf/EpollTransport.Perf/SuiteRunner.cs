@@ -44,7 +44,7 @@ internal static class SuiteRunner
         var clock = Stopwatch.StartNew();
         var samples = new List<Sample>();
         int total = options.Rounds * configurations.Count * scenarios.Count;
-        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{options.Rounds} round(s) × {configurations.Count} configuration(s) × {scenarios.Count} scenario(s), {options.Seconds} s each after a warm-up of {Warmup.MinSlices}–{Warmup.MaxSlices} s (until the server's JIT has settled)."));
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{options.Rounds} round(s) × {configurations.Count} configuration(s) × {scenarios.Count} scenario(s), {options.Seconds} s each after a warm-up of {Warmup.LeastSeconds}–{Warmup.MostSeconds} s (until the server's JIT has settled)."));
         // One DemoWeb per configuration stays up for a round (idle while the others are measured), so
         // its warm state carries from scenario to scenario as before; each round starts fresh ones.
         var servers = new Dictionary<string, DemoServerProcess>(StringComparer.Ordinal);
@@ -244,7 +244,7 @@ internal static class SuiteRunner
             : $"{Report.Number(s.Value, scenario.Unit),12} {scenario.Unit,-8}"
               + (scenario.HasP99 ? $"  p99 {Report.Number(s.P99Milliseconds, "ms"),7} ms" : string.Empty)
               + (scenario.CpuUnit is not null ? $"  {Report.Number(s.CpuMilliseconds, scenario.CpuUnit),7} {scenario.CpuUnit}" : string.Empty)
-              + (s.WarmupSeconds > Warmup.MinSlices * Warmup.SliceSeconds ? $"  (warm-up {s.WarmupSeconds} s)" : string.Empty);
+              + (s.WarmupSeconds > Warmup.LeastSeconds ? $"  (warm-up {s.WarmupSeconds} s)" : string.Empty);
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"[{done,3}/{total}] round {s.Round}/{rounds}  {s.Configuration,-15}  {s.Scenario,-36} {figures}   ~{left.TotalMinutes:F0} min left"));
     }

@@ -20,6 +20,9 @@ internal static class Warmup
     /// <summary>A bound for a server that never stops recompiling (it would be a finding, not a reason to hang).</summary>
     public const int MaxSlices = 12;
 
+    /// <summary>The shortest and the longest warm-up, in seconds.</summary>
+    public const int LeastSeconds = MinSlices * SliceSeconds, MostSeconds = MaxSlices * SliceSeconds;
+
     /// <summary>Tiered-compilation CPU in a slice at or below which the JIT counts as settled (one to two clock ticks).</summary>
     public const double SettledCompilationMilliseconds = 20;
 
