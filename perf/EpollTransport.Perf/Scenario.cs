@@ -70,12 +70,14 @@ internal abstract class LoadScenario(string name, string unit) : Scenario(name, 
     /// <summary>Runs this scenario's load in slices until the server's JIT has settled; returns the seconds it took.</summary>
     private async Task<int> WarmUpAsync(DemoServerProcess server, CancellationToken cancellation)
     {
+        double compilationSeconds = server.TieredCompilationCpuSeconds();
         for (int slices = 1; ; slices++)
         {
             server.EnsureRunning();
-            double compilationBefore = server.TieredCompilationCpuSeconds();
             await RunLoadAsync(server, Warmup.SliceSeconds, cancellation);
-            double compilationMilliseconds = (server.TieredCompilationCpuSeconds() - compilationBefore) * 1000;
+            double compilationSecondsNow = server.TieredCompilationCpuSeconds();
+            double compilationMilliseconds = (compilationSecondsNow - compilationSeconds) * 1000;
+            compilationSeconds = compilationSecondsNow;
             if (Warmup.IsDone(slices, compilationMilliseconds))
             {
                 return slices * Warmup.SliceSeconds;

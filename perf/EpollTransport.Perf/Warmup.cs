@@ -3,10 +3,10 @@ namespace EpollTransport.Perf;
 /// <summary>
 /// How long load runs before a measured run. A fresh DemoWeb spends its first seconds on a code path in
 /// Tier-0 and instrumented code, and the runtime's tiered-compilation thread then recompiles the hot
-/// methods while the load goes on, taking up to 40% of one of the two cores. Watched second by second
+/// methods while the load goes on, taking up to 44% of one of the two cores. Watched second by second
 /// on this box, that lasted 4–6 s for h2c (whose rate climbed from about 130k to 500k req/s meanwhile)
-/// and 3–5 s for plaintext: a fixed 2 s warm-up left part of it inside the measured run of every
-/// scenario that is first on its path in a round (plaintext 64, JSON, h2c, echo ping-pong), where it
+/// and about 4 s for plaintext: a fixed 2 s warm-up left part of it inside the measured run of every
+/// scenario that is first on its path in a round (plaintext 64, JSON, h2c), where it
 /// taxed whichever configuration happened to tier up later. So the warm-up runs in one-second slices
 /// until a slice passes in which the tiered-compilation thread was all but idle.
 /// </summary>
