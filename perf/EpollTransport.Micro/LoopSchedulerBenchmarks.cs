@@ -7,7 +7,7 @@ namespace EpollTransport.Micro;
 
 /// <summary>
 /// The IOQueue hand-off: <see cref="LoopScheduler.Schedule"/> of a batch of work items from another
-/// thread, then one <see cref="LoopScheduler.RunQueued"/> that runs them, as a loop turn does.
+/// thread, then one drain through <see cref="LoopScheduler.TryDequeue"/> that runs them, as a loop turn does.
 /// </summary>
 /// <remarks>
 /// The scheduler is the product's own, on a real <see cref="EpollLoop"/> that is constructed but not
@@ -15,7 +15,7 @@ namespace EpollTransport.Micro;
 /// the loop is not marked sleeping, <c>WakeIfSleeping</c> stops at its flag read — exactly the path of
 /// work queued while the loop is busy. (When the loop sleeps, one producer additionally pays an eventfd
 /// write: see <see cref="WakePathBenchmarks"/>.) The benchmark thread then plays the loop thread for
-/// <c>RunQueued</c>, which does not check its caller. Cleanup starts the loop only to stop it, so its own
+/// <c>TryDequeue</c>, which does not check its caller. Cleanup starts the loop only to stop it, so its own
 /// shutdown closes the epoll fd and eventfd and frees its native memory: no test hooks were needed.
 /// </remarks>
 [MemoryDiagnoser]
@@ -41,18 +41,18 @@ public class LoopSchedulerBenchmarks
         ScheduleAndRun();
         if (_counter.Value != Items || !_loop.Scheduler.IsEmpty)
         {
-            throw new InvalidOperationException("LoopScheduler did not run every scheduled item in one RunQueued.");
+            throw new InvalidOperationException("LoopScheduler did not run every scheduled item in one drain.");
         }
     }
 
     [GlobalCleanup]
     public void Cleanup()
     {
-        _loop.Start();
+        new LoopThreads(spareTarget: 0).Start(_loop);
         _loop.StopAsync().GetAwaiter().GetResult();
     }
 
-    /// <summary>One batch: <see cref="Items"/> × Schedule, then one RunQueued. Divide by Items for the per-item cost.</summary>
+    /// <summary>One batch: <see cref="Items"/> × Schedule, then one drain. Divide by Items for the per-item cost.</summary>
     [Benchmark]
     public bool ScheduleAndRun()
     {
@@ -61,7 +61,11 @@ public class LoopSchedulerBenchmarks
         {
             scheduler.Schedule(s_work, _counter);
         }
-        return scheduler.RunQueued(Items);
+        for (int i = 0; i < Items && scheduler.TryDequeue(out Action<object?> action, out object? state); i++)
+        {
+            _loop.RunWorkItem(action, state);
+        }
+        return scheduler.IsEmpty;
     }
 
     private sealed class Counter

@@ -26,6 +26,10 @@ public static class DemoApp
                 {
                     options.ThreadCount = threads;
                 }
+                if (settings.Scheduling is ApplicationSchedulingMode scheduling)
+                {
+                    options.ApplicationSchedulingMode = scheduling;
+                }
                 if (settings.Inline)
                 {
                     options.UnsafePreferInlineScheduling = true;
@@ -67,14 +71,20 @@ public static class DemoApp
         }
     }
 
+    private static string EpollScheduling(EpollTransportOptions options) => options switch
+    {
+        { UnsafePreferInlineScheduling: true } => "unsafe inline scheduling",
+        { ApplicationSchedulingMode: ApplicationSchedulingMode.ThreadPool } => "thread-pool scheduling",
+        _ => $"inline scheduling, {options.InlineStallThreshold.TotalMilliseconds:0.#} ms stall threshold",
+    };
+
     private static void PrintBanner(WebApplication app, DemoSettings settings, bool generatedCertificate)
     {
         // Kestrel uses the factory registered last, so that is the transport actually serving.
         var factory = app.Services.GetServices<IConnectionListenerFactory>().LastOrDefault();
-        string inline = settings.Inline ? ", inline scheduling" : string.Empty;
         string transport = factory is EpollTransportFactory epoll
-            ? $"epoll ({epoll.GetLoopCounters().Count} loops{inline})"
-            : $"sockets ({app.Services.GetRequiredService<IOptions<SocketTransportOptions>>().Value.IOQueueCount} IOQueues{inline})";
+            ? $"epoll ({epoll.GetLoopCounters().Count} loops, {EpollScheduling(app.Services.GetRequiredService<IOptions<EpollTransportOptions>>().Value)})"
+            : $"sockets ({app.Services.GetRequiredService<IOptions<SocketTransportOptions>>().Value.IOQueueCount} IOQueues{(settings.Inline ? ", inline scheduling" : string.Empty)})";
         Console.WriteLine($"DemoWeb transport: {transport}");
         if (generatedCertificate)
         {

@@ -1,3 +1,5 @@
+using EpollTransport;
+
 namespace DemoWeb;
 
 /// <summary>
@@ -8,6 +10,7 @@ public sealed record DemoSettings(
     string Transport,
     int? Threads,
     bool Inline,
+    ApplicationSchedulingMode? Scheduling,
     string[] Urls,
     int EchoPort,
     bool EchoUpper,
@@ -31,6 +34,7 @@ public sealed record DemoSettings(
             transport,
             configuration.GetValue<int?>("threads"),
             configuration.GetValue<bool>("inline"),
+            ParseScheduling(configuration),
             urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             Port(configuration, "echo-port", 5001),
             configuration.GetValue<bool>("echo-upper"),
@@ -38,6 +42,15 @@ public sealed record DemoSettings(
             configuration.GetValue<bool>("https"),
             Port(configuration, "https-port", 5003));
     }
+
+    /// <summary>`--scheduling inline|threadpool`: where the epoll transport runs application code (its default when absent).</summary>
+    private static ApplicationSchedulingMode? ParseScheduling(IConfiguration configuration) => configuration["scheduling"]?.ToLowerInvariant() switch
+    {
+        null or "" => null,
+        "inline" => ApplicationSchedulingMode.Inline,
+        "threadpool" or "thread-pool" => ApplicationSchedulingMode.ThreadPool,
+        _ => throw new ArgumentException($"--scheduling must be 'inline' or 'threadpool'; it was '{configuration["scheduling"]}'."),
+    };
 
     private static int Port(IConfiguration configuration, string key, int defaultPort)
     {

@@ -1,5 +1,5 @@
 using DemoWeb;
 
-// dotnet run -c Release --project src/DemoWeb [-- --transport sockets --threads 2 --inline --https ...]
+// dotnet run -c Release --project src/DemoWeb [-- --transport sockets --threads 2 --scheduling threadpool|--inline --https ...]
 WebApplication app = DemoApp.Build(args);
 await app.RunAsync();

@@ -13,9 +13,20 @@ public sealed class EpollTransportOptions
     private long? _maxReadBufferSize = 1024 * 1024;
     private long? _maxWriteBufferSize = 64 * 1024;
     private int _backlog = 512;
+    private ApplicationSchedulingMode _applicationSchedulingMode = ApplicationSchedulingMode.ThreadPool;
+    private TimeSpan _inlineStallThreshold = DefaultInlineStallThreshold;
+
+    /// <summary>The default <see cref="InlineStallThreshold"/>: 5 ms (chosen by measurement, see docs/design.md).</summary>
+    public static TimeSpan DefaultInlineStallThreshold => TimeSpan.FromMilliseconds(5);
+
+    /// <summary>The smallest accepted <see cref="InlineStallThreshold"/>.</summary>
+    public static TimeSpan MinInlineStallThreshold => TimeSpan.FromMilliseconds(1);
+
+    /// <summary>The largest accepted <see cref="InlineStallThreshold"/>.</summary>
+    public static TimeSpan MaxInlineStallThreshold => TimeSpan.FromSeconds(10);
 
     /// <summary>
-    /// The default number of epoll loops when application code runs on the thread pool: half the
+    /// The default number of epoll loops with <see cref="ApplicationSchedulingMode.ThreadPool"/>: half the
     /// processors, at least 1 and at most 16 (the default Kestrel's libuv transport had). The loops
     /// only move bytes; the pool's workers run the application on the other half, and on a busy box a
     /// loop per processor mostly adds sleep/wake-up cycles (measured in <c>perf/</c>).
@@ -23,21 +34,22 @@ public sealed class EpollTransportOptions
     public static int DefaultThreadCount => Math.Clamp(Environment.ProcessorCount / 2, 1, 16);
 
     /// <summary>
-    /// The default number of epoll loops with <see cref="UnsafePreferInlineScheduling"/>: one per
-    /// processor, at most 16, because the loops then run the application as well.
+    /// The default number of epoll loops when application code runs inline
+    /// (<see cref="ApplicationSchedulingMode.Inline"/>, or <see cref="UnsafePreferInlineScheduling"/>):
+    /// one per processor, at most 16, because the loops then run the application as well.
     /// </summary>
     public static int DefaultInlineThreadCount => Math.Min(Environment.ProcessorCount, 16);
 
     /// <summary>
     /// The number of epoll loops. Each loop is a dedicated thread with its own epoll instance,
     /// memory pool and scheduler; a connection stays on the loop that accepted it.
-    /// Must be between 1 and <see cref="MaxThreadCount"/>. Unless set, it follows
-    /// <see cref="UnsafePreferInlineScheduling"/>: <see cref="DefaultThreadCount"/> without it,
-    /// <see cref="DefaultInlineThreadCount"/> with it.
+    /// Must be between 1 and <see cref="MaxThreadCount"/>. Unless set, it follows where application
+    /// code runs: <see cref="DefaultInlineThreadCount"/> inline, <see cref="DefaultThreadCount"/> on
+    /// the thread pool.
     /// </summary>
     public int ThreadCount
     {
-        get => _threadCount ?? (UnsafePreferInlineScheduling ? DefaultInlineThreadCount : DefaultThreadCount);
+        get => _threadCount ?? (RunsApplicationInline ? DefaultInlineThreadCount : DefaultThreadCount);
         set
         {
             if (value < 1 || value > MaxThreadCount)
@@ -50,12 +62,56 @@ public sealed class EpollTransportOptions
     }
 
     /// <summary>
-    /// Runs application code (Kestrel's request processing and everything above it) inline on the
-    /// epoll loop thread instead of the thread pool. Faster for short, non-blocking handlers; any
-    /// handler that blocks stalls every connection on its loop. Off by default, like
-    /// <c>SocketTransportOptions.UnsafePreferInlineScheduling</c>.
+    /// Where application code runs: <see cref="ApplicationSchedulingMode.ThreadPool"/> (the default)
+    /// on the thread pool, or <see cref="ApplicationSchedulingMode.Inline"/> on the epoll loop thread,
+    /// guarded by the stall watchdog.
+    /// <see cref="UnsafePreferInlineScheduling"/> overrides both.
+    /// </summary>
+    public ApplicationSchedulingMode ApplicationSchedulingMode
+    {
+        get => _applicationSchedulingMode;
+        set
+        {
+            if (!Enum.IsDefined(value))
+            {
+                throw new ArgumentOutOfRangeException(nameof(ApplicationSchedulingMode), value,
+                    $"{nameof(ApplicationSchedulingMode)} must be {nameof(ApplicationSchedulingMode.Inline)} or {nameof(ApplicationSchedulingMode.ThreadPool)}; it was {value}.");
+            }
+            _applicationSchedulingMode = value;
+        }
+    }
+
+    /// <summary>
+    /// With <see cref="ApplicationSchedulingMode.Inline"/>: how long application code may hold a loop
+    /// thread before the watchdog moves the loop, with all its other connections, to a spare thread
+    /// (the held thread finishes its handler and then retires). The watchdog looks every half
+    /// threshold, so a stall is noticed after one to one and a half thresholds; GC pauses are not
+    /// counted. Between <see cref="MinInlineStallThreshold"/> and <see cref="MaxInlineStallThreshold"/>;
+    /// defaults to <see cref="DefaultInlineStallThreshold"/>.
+    /// </summary>
+    public TimeSpan InlineStallThreshold
+    {
+        get => _inlineStallThreshold;
+        set
+        {
+            if (value < MinInlineStallThreshold || value > MaxInlineStallThreshold)
+            {
+                throw new ArgumentOutOfRangeException(nameof(InlineStallThreshold), value,
+                    $"{nameof(InlineStallThreshold)} must be between {MinInlineStallThreshold.TotalMilliseconds} ms and {MaxInlineStallThreshold.TotalSeconds} s; it was {value.TotalMilliseconds} ms.");
+            }
+            _inlineStallThreshold = value;
+        }
+    }
+
+    /// <summary>
+    /// Runs application code inline on the epoll loop thread with no watchdog, the same meaning as
+    /// <c>SocketTransportOptions.UnsafePreferInlineScheduling</c>: any handler that blocks stalls every
+    /// connection on its loop, and a synchronous request-body read can wait forever for bytes only
+    /// that loop could read. Overrides <see cref="ApplicationSchedulingMode"/>. Off by default.
     /// </summary>
     public bool UnsafePreferInlineScheduling { get; set; }
+
+    private bool RunsApplicationInline => UnsafePreferInlineScheduling || ApplicationSchedulingMode == ApplicationSchedulingMode.Inline;
 
     /// <summary>
     /// The most received bytes buffered per connection before the transport stops reading from the

@@ -1,5 +1,18 @@
 namespace EpollTransport;
 
+/// <summary>How a loop runs application code.</summary>
+internal enum LoopScheduling
+{
+    /// <summary>On the loop thread, each continuation watched by the stall watchdog.</summary>
+    Inline,
+
+    /// <summary>On the thread pool (<see cref="Connections.ApplicationDispatcher"/>).</summary>
+    ThreadPool,
+
+    /// <summary>On the loop thread with no watchdog (UnsafePreferInlineScheduling).</summary>
+    UnsafeInline,
+}
+
 /// <summary>
 /// The options as the loops use them, captured once at bind time so that later changes to the options
 /// object cannot reach running loops half-way.
@@ -15,7 +28,10 @@ internal sealed class TransportSettings
     public TransportSettings(EpollTransportOptions options)
     {
         ThreadCount = options.ThreadCount;
-        UnsafePreferInlineScheduling = options.UnsafePreferInlineScheduling;
+        Scheduling = options.UnsafePreferInlineScheduling ? LoopScheduling.UnsafeInline
+            : options.ApplicationSchedulingMode == ApplicationSchedulingMode.ThreadPool ? LoopScheduling.ThreadPool
+            : LoopScheduling.Inline;
+        InlineStallThreshold = options.InlineStallThreshold;
         MaxReadBufferSize = options.MaxReadBufferSize ?? 0;
         MaxWriteBufferSize = options.MaxWriteBufferSize ?? 0;
         Backlog = options.Backlog;
@@ -27,7 +43,12 @@ internal sealed class TransportSettings
 
     public int ThreadCount { get; }
 
-    public bool UnsafePreferInlineScheduling { get; }
+    public LoopScheduling Scheduling { get; }
+
+    /// <summary>Whether application continuations run on the loop thread (guarded or not).</summary>
+    public bool RunsApplicationInline => Scheduling != LoopScheduling.ThreadPool;
+
+    public TimeSpan InlineStallThreshold { get; }
 
     /// <summary>0 disables read backpressure, as with the pipe's pause threshold.</summary>
     public long MaxReadBufferSize { get; }

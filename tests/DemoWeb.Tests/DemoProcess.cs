@@ -39,6 +39,8 @@ public sealed class DemoProcess : IDisposable
         {
             start.ArgumentList.Add(arg);
         }
+        // The transport's ownership guard, on in every test (see FdOwnership in the transport).
+        start.Environment["EPOLLTRANSPORT_VERIFY_FD_OWNERSHIP"] = "1";
         foreach (var (name, value) in environment ?? new Dictionary<string, string>())
         {
             start.Environment[name] = value;

@@ -39,7 +39,7 @@ internal sealed class ApplicationDispatcher : PipeScheduler, IThreadPoolWorkItem
         // Holding a send is safe only while the loop knows a dispatch is out (it then never sleeps
         // past the hold timeout). The loop's own flushes schedule almost every dispatch; the rare one
         // started elsewhere (the application cancelling its own read) simply sends at once.
-        _mayHoldSends = _loop.IsOnLoopThread;
+        _mayHoldSends = _loop.IsOwnerInTransportCode;
         if (_mayHoldSends)
         {
             _loop.HeldSends.DispatchStarted();

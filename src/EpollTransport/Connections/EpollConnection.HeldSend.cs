@@ -24,7 +24,7 @@ internal sealed partial class EpollConnection
     /// </summary>
     private (Pipe Input, Pipe Output, PipeReader ApplicationInput) CreatePipes(EpollLoop loop)
     {
-        if (loop.Settings.UnsafePreferInlineScheduling)
+        if (loop.Settings.RunsApplicationInline)
         {
             // The application runs on the loop thread, whose queued sends already wait for it to return.
             var inlineInput = new Pipe(loop.InputPipeOptions);

@@ -236,5 +236,18 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
         }
     }
 
+    /// <summary>
+    /// Tests only: a send on this connection's fd from the calling thread, bypassing the loop, so a test
+    /// can show that the ownership guard refuses it.
+    /// </summary>
+    internal nint SendFromCallingThreadForTest(ReadOnlySpan<byte> data) => _fd.Send(data, out _);
+
+    /// <summary>
+    /// Tests only: ends the input from the calling thread, to free a handler that unprotected inline
+    /// scheduling left waiting for bytes its own blocked loop thread would have had to read. The loop
+    /// fails the connection when it next finds it readable.
+    /// </summary>
+    internal void CompleteInputForTest() => _input.Complete(new ConnectionAbortedException("Ended by a test."));
+
     private sealed record ShutdownRequest(Exception Reason, bool Abortive);
 }

@@ -52,4 +52,13 @@ internal static partial class EpollTransportLog
 
     [LoggerMessage(36, LogLevel.Information, "The epoll transport runs only on Linux; Kestrel keeps its Sockets transport on {OperatingSystem}.", EventName = "UnsupportedPlatform")]
     public static partial void UnsupportedPlatform(ILogger logger, string operatingSystem);
+
+    [LoggerMessage(37, LogLevel.Debug, "Application code held epoll loop {LoopIndex} for {StuckMilliseconds} ms; the loop moved to a spare thread.", EventName = "LoopHandedOff")]
+    public static partial void LoopHandedOff(ILogger logger, int loopIndex, long stuckMilliseconds);
+
+    [LoggerMessage(38, LogLevel.Warning, "Application code held epoll loop {LoopIndex} for {StuckMilliseconds} ms, so the loop moved to a spare thread ({Handoffs} such handoff(s) in the last interval; {StuckThreads} thread(s) are still in application code). A handler that blocks (synchronous I/O, .Result, Thread.Sleep) costs a thread each time; make it asynchronous, or set ApplicationSchedulingMode = ThreadPool.", EventName = "LoopHandoffWarning")]
+    public static partial void LoopHandoffWarning(ILogger logger, int loopIndex, long stuckMilliseconds, long handoffs, int stuckThreads);
+
+    [LoggerMessage(39, LogLevel.Warning, "Epoll loop {LoopIndex} is held by application code, but {MaxStuckThreads} threads are already stuck in application code; the loop waits for its handler instead of moving to another thread.", EventName = "HandoffCapReached")]
+    public static partial void HandoffCapReached(ILogger logger, int loopIndex, int maxStuckThreads);
 }

@@ -37,6 +37,9 @@ internal sealed class EpollTransportMetrics : IDisposable
         _meter.CreateObservableCounter("epolltransport.sends.held_timed_out",
             () => Measure(snapshot, s => s.HeldSendsTimedOut), "{send}",
             "Held sends a loop released because the application's dispatch blocked past the hold timeout.");
+        _meter.CreateObservableCounter("epolltransport.loop.handoffs",
+            () => Measure(snapshot, s => s.Handoffs), "{handoff}",
+            "Times a loop moved to a spare thread because application code held its thread past the inline stall threshold.");
     }
 
     private static IEnumerable<Measurement<long>> Measure(Func<IEnumerable<LoopCountersSnapshot>> snapshot, Func<LoopCountersSnapshot, long> value)

@@ -18,6 +18,9 @@ internal sealed class LoopCounters
     /// <summary>Held sends the loop released because their application dispatch had not returned in time.</summary>
     public long HeldSendsTimedOut;
 
+    /// <summary>Handoffs of this loop to another thread; written by the watchdog (atomically), not the loop.</summary>
+    public long Handoffs;
+
     /// <summary>Bytes the loop thread has allocated, sampled once per turn; tests use it to prove the I/O path does not allocate.</summary>
     public long AllocatedBytes;
 
@@ -30,5 +33,6 @@ internal sealed class LoopCounters
         Volatile.Read(ref Reads),
         Volatile.Read(ref Writes),
         Volatile.Read(ref Wakeups),
-        Volatile.Read(ref HeldSendsTimedOut));
+        Volatile.Read(ref HeldSendsTimedOut),
+        Interlocked.Read(ref Handoffs));
 }

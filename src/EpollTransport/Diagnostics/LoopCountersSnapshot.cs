@@ -13,6 +13,10 @@ namespace EpollTransport.Diagnostics;
 /// Sends held for a pipelined batch that the loop released itself because the application's dispatch
 /// had not returned within the hold timeout: a handler blocking its thread after a flush.
 /// </param>
+/// <param name="Handoffs">
+/// Times the loop was moved to another thread because application code held its thread longer than
+/// the inline stall threshold (safe inline mode only).
+/// </param>
 public readonly record struct LoopCountersSnapshot(
     int LoopIndex,
     long ConnectionsCurrent,
@@ -22,4 +26,5 @@ public readonly record struct LoopCountersSnapshot(
     long Reads,
     long Writes,
     long Wakeups,
-    long HeldSendsTimedOut);
+    long HeldSendsTimedOut,
+    long Handoffs);

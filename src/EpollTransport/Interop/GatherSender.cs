@@ -28,6 +28,7 @@ internal sealed unsafe class GatherSender : IDisposable
         }
 
         ObjectDisposedException.ThrowIf(_vectors == null, this);
+        FdOwnership.Check(socket.Value, "sendmsg");
         int count = 0;
         try
         {

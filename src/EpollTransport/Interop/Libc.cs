@@ -10,6 +10,9 @@ internal static unsafe partial class Libc
 {
     private const string LibraryName = "libc";
 
+    [LibraryImport(LibraryName)]
+    public static partial int gettid();
+
     [LibraryImport(LibraryName, SetLastError = true)]
     internal static partial int socket(int domain, int type, int protocol);
 

@@ -40,6 +40,7 @@ internal readonly unsafe struct SocketFd(int value)
     /// </summary>
     public Errno SetLingerZero()
     {
+        FdOwnership.Check(Value, "setsockopt(SO_LINGER)");
         Linger linger = new() { OnOff = 1, Seconds = 0 };
         return Libc.setsockopt(Value, SOL_SOCKET, SO_LINGER, &linger, sizeof(Linger)) == 0 ? Errno.None : Errno.Last;
     }
@@ -98,6 +99,7 @@ internal readonly unsafe struct SocketFd(int value)
     /// </summary>
     public nint Receive(Span<byte> first, Span<byte> second, out Errno errno)
     {
+        FdOwnership.Check(Value, "readv");
         fixed (byte* firstPointer = first)
         fixed (byte* secondPointer = second)
         {
@@ -118,6 +120,7 @@ internal readonly unsafe struct SocketFd(int value)
     /// <summary>One <c>send</c> with <c>MSG_NOSIGNAL</c>; -1 with <paramref name="errno"/> set on failure.</summary>
     public nint Send(ReadOnlySpan<byte> buffer, out Errno errno)
     {
+        FdOwnership.Check(Value, "send");
         fixed (byte* pointer = buffer)
         {
             nint sent;
@@ -131,9 +134,19 @@ internal readonly unsafe struct SocketFd(int value)
         }
     }
 
-    public Errno Shutdown(int how) => Libc.shutdown(Value, how) == 0 ? Errno.None : Errno.Last;
+    public Errno Shutdown(int how)
+    {
+        FdOwnership.Check(Value, "shutdown");
+        return Libc.shutdown(Value, how) == 0 ? Errno.None : Errno.Last;
+    }
 
-    public void Close() => Libc.close(Value);
+    public void Close()
+    {
+        FdOwnership.Check(Value, "close");
+        IFdOwner? owner = FdOwnership.OwnerOf(Value);
+        Libc.close(Value);
+        FdOwnership.Released(Value, owner);
+    }
 
     public override string ToString() => Value.ToString(System.Globalization.CultureInfo.InvariantCulture);
 

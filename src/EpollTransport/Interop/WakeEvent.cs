@@ -22,9 +22,31 @@ internal sealed unsafe class WakeEvent : IDisposable
     public void Signal()
     {
         ulong one = 1;
-        // EAGAIN only if the counter is about to overflow, in which case a wake-up is pending anyway.
-        // The loop registers the eventfd edge-triggered and never reads it: each write is a new edge.
-        Libc.write(_handle.Fd, &one, sizeof(ulong));
+        // The reference keeps the descriptor open while we write: a thread that decided to wake the
+        // loop and was then descheduled must not write into a number the stopped loop's close freed
+        // for reuse (it would put 8 bytes into somebody else's file).
+        bool added = false;
+        try
+        {
+            _handle.DangerousAddRef(ref added);
+        }
+        catch (ObjectDisposedException)
+        {
+            return;
+        }
+        try
+        {
+            // EAGAIN only if the counter is about to overflow, in which case a wake-up is pending anyway.
+            // The loop registers the eventfd edge-triggered and never reads it: each write is a new edge.
+            Libc.write(_handle.Fd, &one, sizeof(ulong));
+        }
+        finally
+        {
+            if (added)
+            {
+                _handle.DangerousRelease();
+            }
+        }
     }
 
     public void Dispose() => _handle.Dispose();

@@ -128,7 +128,7 @@ internal sealed class EpollConnectionListener : IConnectionListener
     private static readonly Action<object?> s_startOnOwner = static state =>
     {
         var handOff = (HandOff)state!;
-        if (!handOff.Owner.IsOnLoopThread)
+        if (!handOff.Owner.IsOwnerInTransportCode)
         {
             // The owner loop stopped before it could take the connection (the scheduler ran this on
             // the thread pool): nobody can serve it.

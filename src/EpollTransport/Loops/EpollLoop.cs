@@ -9,10 +9,14 @@ using static EpollTransport.Interop.LinuxConstants;
 namespace EpollTransport.Loops;
 
 /// <summary>
-/// One epoll loop: a dedicated thread with its own epoll instance, eventfd, memory pool and scheduler.
-/// Every connection fd registered here is read, written and closed by this thread only.
+/// One epoll loop: its own epoll instance, eventfd, memory pool, scheduler and registrations. The loop
+/// is a role, not a thread: one thread at a time holds it (<see cref="CurrentTenure"/>), and only that
+/// thread, while in transport code, reads, writes or closes the fds registered here. In the safe inline
+/// mode the watchdog may give the role to another thread while the holder is stuck in application
+/// code; everything a turn needs to go on therefore lives in fields (the phase and its cursors), never
+/// in locals of the stuck thread's stack.
 /// </summary>
-internal sealed class EpollLoop
+internal sealed class EpollLoop : IFdOwner
 {
     /// <summary>Bytes one connection may read per turn before yielding to the others on the loop.</summary>
     public const int ReadBudgetPerTurn = 256 * 1024;
@@ -24,16 +28,27 @@ internal sealed class EpollLoop
     private readonly Epoll _epoll;
     private readonly WakeEvent _wake;
     private readonly RegistrationTable _registrations = new();
-    private readonly Thread _thread;
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ILogger _logger;
     private List<EpollConnection> _readContinuations = new();
     private List<EpollConnection> _readContinuationsRunning = new();
     private readonly List<(long DueTicks, Action<object?> Callback, object? State)> _timers = new();
-    private int _threadId = -1;
+    private readonly LoopAppScheduler? _applicationScheduler;
+    private readonly bool _guardsApplicationCode;
+    private volatile Tenure _tenure;
+    private LoopWatchdog? _watchdog;
     private int _sleeping;
     private volatile bool _stopRequested;
     private bool _workLeftOver;
+
+    // ---- the turn in progress, kept here so that a new owner resumes it where the old one stopped ----
+    private TurnPhase _phase = TurnPhase.Wait;
+    private int _batchCount;
+    private int _batchCursor;
+    private bool _wokenByHandOffAlone;
+    private int _readCursor;
+    private int _queueBudget;
+    private long _allocatedBase;
 
     public EpollLoop(int index, TransportSettings settings, MemoryPool<byte> memoryPool, ILogger logger)
     {
@@ -52,7 +67,14 @@ internal sealed class EpollLoop
             throw errno.ToSocketException("epoll_ctl(ADD eventfd)");
         }
 
-        PipeScheduler applicationScheduler = settings.UnsafePreferInlineScheduling ? PipeScheduler.Inline : PipeScheduler.ThreadPool;
+        _tenure = new Tenure(this, 0);
+        PipeScheduler applicationScheduler = PipeScheduler.ThreadPool;
+        if (settings.RunsApplicationInline)
+        {
+            _applicationScheduler = new LoopAppScheduler(this);
+            applicationScheduler = _applicationScheduler;
+            _guardsApplicationCode = settings.Scheduling == LoopScheduling.Inline;
+        }
         InputPipeOptions = new PipeOptions(memoryPool, applicationScheduler, Scheduler,
             settings.MaxReadBufferSize, settings.MaxReadBufferSize / 2, useSynchronizationContext: false);
         OutputPipeOptions = new PipeOptions(memoryPool, Scheduler, applicationScheduler,
@@ -60,12 +82,14 @@ internal sealed class EpollLoop
 
         // The overflow buffer for reads larger than the pipe block at hand; pinned so readv can use it directly.
         ReceiveSpill = GC.AllocateUninitializedArray<byte>(64 * 1024, pinned: true);
+    }
 
-        _thread = new Thread(Run)
-        {
-            IsBackground = true,
-            Name = $"epoll loop {index}",
-        };
+    private enum TurnPhase
+    {
+        Wait,
+        Batch,
+        ReadContinuations,
+        Queue,
     }
 
     public int Index { get; }
@@ -90,13 +114,54 @@ internal sealed class EpollLoop
 
     public ILogger Logger => _logger;
 
-    public bool IsOnLoopThread => Environment.CurrentManagedThreadId == _threadId;
+    /// <summary>
+    /// Whether the calling thread holds the loop now and is in transport code. Application code that
+    /// runs inline on the loop thread gets false, like any other thread: it may lose the loop at any
+    /// moment, so it must only ever use the thread-safe queues.
+    /// </summary>
+    public bool IsOwnerInTransportCode => Tenure.Current is { } tenure && ReferenceEquals(tenure, _tenure) && tenure.InTransportCode;
+
+    bool IFdOwner.IsCallerOwner => IsOwnerInTransportCode;
+
+    string IFdOwner.Describe()
+    {
+        Tenure tenure = _tenure;
+        return $"epoll loop {Index} (tenure {tenure.Number}, state {tenure.State})";
+    }
+
+    /// <summary>The current owner period. Read by the watchdog; changes only by a handoff.</summary>
+    public Tenure CurrentTenure => _tenure;
+
+    /// <summary>Whether the loop is asleep in (or about to enter) epoll_wait with nothing queued.</summary>
+    public bool IsSleeping => Volatile.Read(ref _sleeping) == 1;
+
+    public bool StopRequested => _stopRequested;
 
     public Task Stopped => _stopped.Task;
 
-    public void Start() => _thread.Start();
+    /// <summary>Before the loop starts: the watchdog that it wakes when it finds it parked.</summary>
+    public void AttachWatchdog(LoopWatchdog watchdog) => _watchdog = watchdog;
 
-    /// <summary>Asks the loop to abort what it still owns and exit; completes when the thread has ended.</summary>
+    /// <summary>
+    /// Tests only: from now on the application continuations of this loop run on the thread pool. The
+    /// one way out of the deadlock that unprotected inline scheduling allows (a handler on the loop
+    /// thread waiting for a continuation only that thread would run), so such a test can end.
+    /// </summary>
+    internal void ReleaseApplicationWorkToThreadPoolForTest() => _applicationScheduler?.MarkExited();
+
+    /// <summary>Watchdog, right after it claimed <paramref name="lost"/>: the loop's next owner period.</summary>
+    public Tenure BeginTenure(Tenure lost)
+    {
+        var next = new Tenure(this, lost.Number + 1);
+        _tenure = next;
+        return next;
+    }
+
+    /// <summary>
+    /// Asks the loop to abort what it still owns and exit; completes when it has. The thread that runs
+    /// it is not joined: in the safe inline mode it may be a thread stuck in application code forever,
+    /// while a spare has long since run the loop's shutdown.
+    /// </summary>
     public async Task StopAsync()
     {
         _stopRequested = true;
@@ -104,7 +169,6 @@ internal sealed class EpollLoop
         Interlocked.MemoryBarrier();
         WakeIfSleeping();
         await _stopped.Task.ConfigureAwait(false);
-        _thread.Join();
     }
 
     /// <summary>Called after work was queued from another thread.</summary>
@@ -120,11 +184,16 @@ internal sealed class EpollLoop
     /// <summary>Registers <paramref name="fd"/> under a fresh slot token. Loop thread only.</summary>
     public Errno Register(ILoopRegistration registration, int fd, uint events)
     {
+        FdOwnership.CheckOwner(this, "epoll_ctl(ADD)");
         ulong token = _registrations.Add(registration);
         Errno errno = _epoll.Add(fd, events, token);
         if (errno != Errno.None)
         {
             _registrations.Remove(registration);
+        }
+        else if (registration is EpollConnection)
+        {
+            FdOwnership.Assign(fd, this);
         }
         return errno;
     }
@@ -139,6 +208,7 @@ internal sealed class EpollLoop
         {
             return;
         }
+        FdOwnership.CheckOwner(this, "epoll_ctl(DEL)");
         _epoll.Delete(fd);
         _registrations.Remove(registration);
     }
@@ -189,15 +259,32 @@ internal sealed class EpollLoop
         }
     }
 
-    private void Run()
+    /// <summary>
+    /// Runs the loop on the calling thread, which holds <paramref name="tenure"/>, until the loop has
+    /// stopped (true) or the tenure was lost while the thread was in application code (false: the
+    /// loop goes on elsewhere and this thread must not touch it again).
+    /// </summary>
+    public bool Run(Tenure tenure)
     {
-        _threadId = Environment.CurrentManagedThreadId;
-        EpollTransportLog.LoopStarted(_logger, Index);
+        if (tenure.Number == 0)
+        {
+            EpollTransportLog.LoopStarted(_logger, Index);
+        }
+        // Per tenure: the allocation counter of the thread that holds the loop now.
+        _allocatedBase = GC.GetAllocatedBytesForCurrentThread() - Counters.AllocatedBytes;
         try
         {
-            while (!_stopRequested)
+            while (true)
             {
-                RunOnce();
+                if (!ContinueTurn())
+                {
+                    return false;
+                }
+                if (_stopRequested)
+                {
+                    break;
+                }
+                WaitForEvents();
             }
         }
         catch (Exception ex)
@@ -205,63 +292,186 @@ internal sealed class EpollLoop
             // Only epoll_wait itself failing gets here; per-connection failures are contained below.
             EpollTransportLog.LoopError(_logger, Index, ex);
         }
-        finally
-        {
-            Shutdown();
-        }
+        Shutdown();
+        return true;
     }
 
-    private void RunOnce()
+    private void WaitForEvents()
     {
         int timeout = ComputeTimeout();
+        bool sleeping = false;
         if (timeout != 0)
         {
             Interlocked.Exchange(ref _sleeping, 1);
-            if (!Scheduler.IsEmpty || _stopRequested)
+            if (!Scheduler.IsEmpty || _applicationScheduler is { IsEmpty: false } || _stopRequested)
             {
                 Volatile.Write(ref _sleeping, 0);
                 timeout = 0;
             }
+            else
+            {
+                sleeping = true;
+            }
         }
 
+        FdOwnership.CheckOwner(this, "epoll_wait");
         int count = _epoll.Wait(timeout);
-        Volatile.Write(ref _sleeping, 0);
-        Counters.Wakeups++;
-
-        for (int i = 0; i < count; i++)
+        if (sleeping)
         {
-            ulong token = _epoll.TokenAt(i);
-            if (token == WakeToken)
+            // A full fence before reading the watchdog's flag (Dekker with LoopWatchdog.Park): a
+            // watchdog that parked while every loop slept is woken before any application code runs.
+            Interlocked.Exchange(ref _sleeping, 0);
+            if (_watchdog is { IsParked: true } watchdog)
             {
+                watchdog.Unpark();
+            }
+        }
+        Counters.Wakeups++;
+        _batchCount = count;
+        _batchCursor = 0;
+        _wokenByHandOffAlone = count == 1 && _epoll.TokenAt(0) == WakeToken;
+        _phase = TurnPhase.Batch;
+    }
+
+    /// <summary>
+    /// Runs the rest of the current turn: the epoll batch, read continuations, timers and queued work,
+    /// with the application's continuations after each step. False if this thread lost the loop.
+    /// Every cursor moves past its item before the item runs, so a new owner neither repeats the item
+    /// the stuck thread is in nor skips the next one (an edge-triggered event exists only here).
+    /// </summary>
+    private bool ContinueTurn()
+    {
+        // A new owner first finishes what the previous one had released to the application.
+        if (!RunApplicationWork())
+        {
+            return false;
+        }
+        while (true)
+        {
+            switch (_phase)
+            {
+                case TurnPhase.Batch:
+                    while (_batchCursor < _batchCount)
+                    {
+                        int i = _batchCursor++;
+                        ulong token = _epoll.TokenAt(i);
+                        if (token != WakeToken && _registrations.Find(token) is { } registration)
+                        {
+                            Dispatch(registration, _epoll.EventsAt(i));
+                        }
+                        if (!RunApplicationWork())
+                        {
+                            return false;
+                        }
+                    }
+                    // Swap so that connections re-queued while we run wait for the next turn.
+                    (_readContinuations, _readContinuationsRunning) = (_readContinuationsRunning, _readContinuations);
+                    _readCursor = 0;
+                    _phase = TurnPhase.ReadContinuations;
+                    break;
+
+                case TurnPhase.ReadContinuations:
+                    while (_readCursor < _readContinuationsRunning.Count)
+                    {
+                        ContinueReading(_readContinuationsRunning[_readCursor++]);
+                        if (!RunApplicationWork())
+                        {
+                            return false;
+                        }
+                    }
+                    _readContinuationsRunning.Clear();
+                    if (_wokenByHandOffAlone && _applicationScheduler is null)
+                    {
+                        // Woken by a hand-off alone: the thread-pool thread that woke us (an HTTP/2
+                        // frame writer flushing stream after stream, a handler between flushes) is
+                        // usually mid-burst. Giving up the CPU once lets it finish, so the sends below
+                        // carry the burst in one sendmsg instead of one per flush; measured in perf/,
+                        // this cut h2c's sends per request from 0.083 to 0.032. With the application
+                        // inline there is no such thread to wait for.
+                        Thread.Yield();
+                    }
+                    // Timers and overdue held sends are transport code: they release application work
+                    // at most, which the queue phase runs first.
+                    RunDueTimers();
+                    Counters.HeldSendsTimedOut += HeldSends.ReleaseOverdue();
+                    _queueBudget = MaxWorkItemsPerTurn;
+                    _phase = TurnPhase.Queue;
+                    break;
+
+                case TurnPhase.Queue:
+                    if (!RunApplicationWork())
+                    {
+                        return false;
+                    }
+                    while (_queueBudget > 0 && Scheduler.TryDequeue(out Action<object?> action, out object? state))
+                    {
+                        _queueBudget--;
+                        RunWorkItem(action, state);
+                        if (!RunApplicationWork())
+                        {
+                            return false;
+                        }
+                    }
+                    _workLeftOver = !Scheduler.IsEmpty;
+                    Counters.AllocatedBytes = GC.GetAllocatedBytesForCurrentThread() - _allocatedBase;
+                    _phase = TurnPhase.Wait;
+                    return true;
+
+                default:
+                    return true;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Runs the application continuations that transport steps released (inline modes), each in its own
+    /// stay in application code. False if the loop was taken over during one of them.
+    /// </summary>
+    private bool RunApplicationWork()
+    {
+        LoopAppScheduler? application = _applicationScheduler;
+        if (application is null || application.IsEmpty)
+        {
+            return true;
+        }
+        int inboxBudget = application.InboxCount;
+        while (application.TryTake(ref inboxBudget, out Action<object?> action, out object? state))
+        {
+            if (!_guardsApplicationCode)
+            {
+                RunApplicationContinuation(action, state);
                 continue;
             }
-            if (_registrations.Find(token) is { } registration)
+            Tenure tenure = _tenure;
+            long entered = tenure.EnterApplicationCode();
+            RunApplicationContinuation(action, state);
+            if (!tenure.TryLeaveApplicationCode(entered))
             {
-                Dispatch(registration, _epoll.EventsAt(i));
+                // The watchdog gave the loop to another thread while we were away: everything of the
+                // loop is that thread's now, including the rest of this slot.
+                return false;
             }
         }
+        return true;
+    }
 
-        RunReadContinuations();
-        if (count == 1 && _epoll.TokenAt(0) == WakeToken)
+    private void RunApplicationContinuation(Action<object?> action, object? state)
+    {
+        try
         {
-            // Woken by a hand-off alone: the thread that woke us (an HTTP/2 frame writer flushing
-            // stream after stream, a handler between flushes) is usually mid-burst. Giving up the CPU
-            // once lets it finish, so the sends below carry the burst in one sendmsg instead of one
-            // per flush; measured in perf/, this cut h2c's sends per request from 0.083 to 0.032.
-            // Yielding whenever a hand-off is among the events looked better in short A/B runs (echo
-            // 64 B +9%), but four full runs with it were lower for Epoll default on most rows, so it
-            // is not kept until full runs show a gain.
-            Thread.Yield();
+            action(state);
         }
-        RunDueTimers();
-        Counters.HeldSendsTimedOut += HeldSends.ReleaseOverdue();
-        _workLeftOver = !Scheduler.RunQueued(MaxWorkItemsPerTurn);
-        Counters.AllocatedBytes = GC.GetAllocatedBytesForCurrentThread();
+        catch (Exception ex)
+        {
+            // Pipe continuations of Kestrel and of async methods capture their own exceptions; anything
+            // that escapes is the application's and must not end the loop.
+            EpollTransportLog.LoopError(_logger, Index, ex);
+        }
     }
 
     private int ComputeTimeout()
     {
-        if (_workLeftOver || _readContinuations.Count > 0)
+        if (_workLeftOver || _readContinuations.Count > 0 || _applicationScheduler is { IsEmpty: false })
         {
             return 0;
         }
@@ -295,27 +505,17 @@ internal sealed class EpollLoop
         }
     }
 
-    private void RunReadContinuations()
+    private void ContinueReading(EpollConnection connection)
     {
-        if (_readContinuations.Count == 0)
+        try
         {
-            return;
+            connection.ContinueReading();
         }
-        // Swap so that connections re-queued while we run wait for the next turn.
-        (_readContinuations, _readContinuationsRunning) = (_readContinuationsRunning, _readContinuations);
-        foreach (EpollConnection connection in _readContinuationsRunning)
+        catch (Exception ex)
         {
-            try
-            {
-                connection.ContinueReading();
-            }
-            catch (Exception ex)
-            {
-                EpollTransportLog.LoopError(_logger, Index, ex);
-                FailSafely(connection, ex);
-            }
+            EpollTransportLog.LoopError(_logger, Index, ex);
+            FailSafely(connection, ex);
         }
-        _readContinuationsRunning.Clear();
     }
 
     private void FailSafely(EpollConnection connection, Exception exception)
@@ -354,8 +554,14 @@ internal sealed class EpollLoop
         int aborted = 0;
         try
         {
-            // Work queued before the stop request (aborts, final sends) still runs on this thread.
-            Scheduler.RunQueued(int.MaxValue);
+            // No application code runs on the loop from here on: what the closes below release goes
+            // to the thread pool, so the shutdown itself can never be stuck in a handler.
+            _applicationScheduler?.MarkExited();
+            // Work queued before the stop request (aborts, final sends) still runs here.
+            while (Scheduler.TryDequeue(out Action<object?> action, out object? state))
+            {
+                RunWorkItem(action, state);
+            }
             foreach (ILoopRegistration registration in _registrations.Snapshot())
             {
                 if (registration is EpollConnection)

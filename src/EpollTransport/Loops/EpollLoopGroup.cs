@@ -28,18 +28,49 @@ internal sealed class EpollLoopGroup
             Loops = [];
             throw;
         }
+        bool guarded = settings.Scheduling == LoopScheduling.Inline;
+        Threads = new LoopThreads(guarded ? LoopThreads.DefaultSpareTarget : 0);
+        if (guarded)
+        {
+            Watchdog = new LoopWatchdog(Loops, Threads, settings.InlineStallThreshold, logger);
+            foreach (EpollLoop loop in Loops)
+            {
+                loop.AttachWatchdog(Watchdog);
+            }
+            Watchdog.Start();
+        }
         foreach (EpollLoop loop in Loops)
         {
-            loop.Start();
+            Threads.Start(loop);
         }
     }
+
+    /// <summary>The threads that hold the loops, the parked spares and the stuck ones.</summary>
+    public LoopThreads Threads { get; }
+
+    /// <summary>The stall watchdog, with <see cref="LoopScheduling.Inline"/>.</summary>
+    public LoopWatchdog? Watchdog { get; }
 
     public TransportSettings Settings { get; }
 
     public EpollLoop[] Loops { get; }
 
-    /// <summary>Stops every loop (aborting what they still own) and joins their threads.</summary>
-    public Task StopAsync() => Task.WhenAll(Loops.Select(loop => loop.StopAsync()));
+    /// <summary>
+    /// Stops every loop (aborting what they still own). The watchdog keeps watching until all have
+    /// stopped, so a loop whose thread is stuck in application code is shut down by a spare.
+    /// </summary>
+    public async Task StopAsync()
+    {
+        try
+        {
+            await Task.WhenAll(Loops.Select(loop => loop.StopAsync())).ConfigureAwait(false);
+        }
+        finally
+        {
+            Watchdog?.Stop();
+            Threads.Stop();
+        }
+    }
 
     public IEnumerable<LoopCountersSnapshot> Snapshot() => Loops.Select(loop => loop.Counters.Snapshot(loop.Index));
 }

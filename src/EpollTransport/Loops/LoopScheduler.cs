@@ -29,24 +29,24 @@ internal sealed class LoopScheduler : PipeScheduler
         {
             DrainToThreadPool();
         }
-        else if (!_loop.IsOnLoopThread)
+        else if (!_loop.IsOwnerInTransportCode)
         {
+            // Application code on the loop thread wakes the loop too: it may have lost the loop to a
+            // new owner that is asleep (a volatile read while the loop is awake).
             _loop.WakeIfSleeping();
         }
     }
 
-    /// <summary>Runs queued work on the loop thread; returns false if work was left for the next turn.</summary>
-    public bool RunQueued(int maxItems)
+    /// <summary>Takes the next queued item. Owner.</summary>
+    public bool TryDequeue(out Action<object?> action, out object? state)
     {
-        for (int i = 0; i < maxItems; i++)
+        if (_queue.TryDequeue(out Work work))
         {
-            if (!_queue.TryDequeue(out Work work))
-            {
-                return true;
-            }
-            _loop.RunWorkItem(work.Action, work.State);
+            (action, state) = (work.Action, work.State);
+            return true;
         }
-        return _queue.IsEmpty;
+        (action, state) = (null!, null);
+        return false;
     }
 
     /// <summary>After the loop thread has left its loop, work still arriving (late pipe continuations) runs on the thread pool.</summary>

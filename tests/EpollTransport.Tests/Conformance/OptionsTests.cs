@@ -21,8 +21,12 @@ public class OptionsTests
     public void DefaultsFollowTheSocketsTransport()
     {
         var options = new EpollTransportOptions();
+        // Application code runs on the thread pool, so the loops get half the processors.
+        Assert.Equal(ApplicationSchedulingMode.ThreadPool, options.ApplicationSchedulingMode);
         Assert.Equal(Math.Clamp(Environment.ProcessorCount / 2, 1, 16), options.ThreadCount);
         Assert.Equal(EpollTransportOptions.DefaultThreadCount, options.ThreadCount);
+        Assert.Equal(TimeSpan.FromMilliseconds(5), options.InlineStallThreshold);
+        Assert.Equal(EpollTransportOptions.DefaultInlineStallThreshold, options.InlineStallThreshold);
         Assert.Equal(1024 * 1024, options.MaxReadBufferSize);
         Assert.Equal(64 * 1024, options.MaxWriteBufferSize);
         Assert.Equal(512, options.Backlog);
@@ -35,16 +39,21 @@ public class OptionsTests
     [Fact]
     public void UnsetThreadCountFollowsTheSchedulingMode()
     {
-        var options = new EpollTransportOptions { UnsafePreferInlineScheduling = true };
-        Assert.Equal(Math.Min(Environment.ProcessorCount, 16), options.ThreadCount);
+        var options = new EpollTransportOptions { ApplicationSchedulingMode = ApplicationSchedulingMode.ThreadPool };
+        Assert.Equal(Math.Clamp(Environment.ProcessorCount / 2, 1, 16), options.ThreadCount);
+        Assert.Equal(EpollTransportOptions.DefaultThreadCount, options.ThreadCount);
+
+        // The unprotected inline mode runs the application on the loops too, whatever the mode says.
+        options.UnsafePreferInlineScheduling = true;
         Assert.Equal(EpollTransportOptions.DefaultInlineThreadCount, options.ThreadCount);
 
         options.UnsafePreferInlineScheduling = false;
-        Assert.Equal(EpollTransportOptions.DefaultThreadCount, options.ThreadCount);
+        options.ApplicationSchedulingMode = ApplicationSchedulingMode.Inline;
+        Assert.Equal(EpollTransportOptions.DefaultInlineThreadCount, options.ThreadCount);
 
         // Once set, the count stays what the user asked for whichever mode follows.
         options.ThreadCount = 3;
-        options.UnsafePreferInlineScheduling = true;
+        options.ApplicationSchedulingMode = ApplicationSchedulingMode.ThreadPool;
         Assert.Equal(3, options.ThreadCount);
     }
 
@@ -61,6 +70,41 @@ public class OptionsTests
         Assert.Equal(value, error.ActualValue);
         Assert.Contains(value.ToString(System.Globalization.CultureInfo.InvariantCulture), error.Message);
         Assert.Equal(EpollTransportOptions.DefaultThreadCount, options.ThreadCount);
+    }
+
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(0.5)]
+    [InlineData(-5.0)]
+    [InlineData(10_001.0)]
+    public void InvalidInlineStallThresholdIsRejected(double milliseconds)
+    {
+        var options = new EpollTransportOptions();
+        TimeSpan value = TimeSpan.FromMilliseconds(milliseconds);
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => options.InlineStallThreshold = value);
+        Assert.Equal(nameof(EpollTransportOptions.InlineStallThreshold), error.ParamName);
+        Assert.Equal(value, error.ActualValue);
+        Assert.Contains($"it was {milliseconds.ToString(System.Globalization.CultureInfo.InvariantCulture)} ms", error.Message);
+        Assert.Equal(EpollTransportOptions.DefaultInlineStallThreshold, options.InlineStallThreshold);
+    }
+
+    [Fact]
+    public void InlineStallThresholdLimitsAreAccepted()
+    {
+        var options = new EpollTransportOptions { InlineStallThreshold = EpollTransportOptions.MinInlineStallThreshold };
+        Assert.Equal(TimeSpan.FromMilliseconds(1), options.InlineStallThreshold);
+        options.InlineStallThreshold = EpollTransportOptions.MaxInlineStallThreshold;
+        Assert.Equal(TimeSpan.FromSeconds(10), options.InlineStallThreshold);
+    }
+
+    [Fact]
+    public void AnUndefinedSchedulingModeIsRejected()
+    {
+        var options = new EpollTransportOptions();
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => options.ApplicationSchedulingMode = (ApplicationSchedulingMode)7);
+        Assert.Equal(nameof(EpollTransportOptions.ApplicationSchedulingMode), error.ParamName);
+        Assert.Contains("it was 7", error.Message);
+        Assert.Equal(ApplicationSchedulingMode.ThreadPool, options.ApplicationSchedulingMode);
     }
 
     [Theory]
@@ -139,8 +183,12 @@ public class OptionsTests
             ["x:NoDelay"] = "false",
             ["x:ReusePort"] = "true",
             ["x:UnsafePreferInlineScheduling"] = "true",
+            ["x:ApplicationSchedulingMode"] = "Inline",
+            ["x:InlineStallThreshold"] = "00:00:00.020",
         });
         Assert.Equal(3, options.ThreadCount);
+        Assert.Equal(ApplicationSchedulingMode.Inline, options.ApplicationSchedulingMode);
+        Assert.Equal(TimeSpan.FromMilliseconds(20), options.InlineStallThreshold);
         Assert.Equal(12345, options.MaxReadBufferSize);
         Assert.Equal(0, options.MaxWriteBufferSize);
         Assert.Equal(77, options.Backlog);
@@ -155,6 +203,7 @@ public class OptionsTests
         EpollTransportOptions options = BindFromConfiguration(new() { ["x:Backlog"] = "9" });
         Assert.Equal(9, options.Backlog);
         Assert.Equal(EpollTransportOptions.DefaultThreadCount, options.ThreadCount);
+        Assert.Equal(ApplicationSchedulingMode.ThreadPool, options.ApplicationSchedulingMode);
         Assert.Equal(1024 * 1024, options.MaxReadBufferSize);
         Assert.Equal(64 * 1024, options.MaxWriteBufferSize);
     }

@@ -21,7 +21,12 @@ public class HeldSendTests
     [Fact]
     public async Task RepliesToAPipelinedBatchLeaveInOneSend()
     {
-        await using var direct = new DirectFactory(options => options.ThreadCount = 1);
+        await using var direct = new DirectFactory(options =>
+        {
+            // Held sends exist only where the application runs on the thread pool.
+            options.ThreadCount = 1;
+            options.ApplicationSchedulingMode = ApplicationSchedulingMode.ThreadPool;
+        });
         IConnectionListener listener = await direct.BindLoopbackAsync();
         using Socket client = await DirectFactory.ConnectAsync(listener);
         ConnectionContext connection = (await listener.AcceptAsync())!;
@@ -53,7 +58,12 @@ public class HeldSendTests
     [Fact]
     public async Task ASendHeldByADispatchThatBlocksStillReachesThePeer()
     {
-        await using var direct = new DirectFactory(options => options.ThreadCount = 1);
+        await using var direct = new DirectFactory(options =>
+        {
+            // Held sends exist only where the application runs on the thread pool.
+            options.ThreadCount = 1;
+            options.ApplicationSchedulingMode = ApplicationSchedulingMode.ThreadPool;
+        });
         IConnectionListener listener = await direct.BindLoopbackAsync();
 
         // Each attempt: the handler consumes one of two bytes (so it is mid-batch), replies, flushes,

@@ -1,0 +1,194 @@
+using System.Diagnostics;
+using EpollTransport.Diagnostics;
+using Microsoft.Extensions.Logging;
+
+namespace EpollTransport.Loops;
+
+/// <summary>
+/// One thread per loop group that notices a loop whose thread has been inside application code for
+/// longer than the stall threshold and hands the loop to a spare thread. It holds no loop itself, so
+/// nothing it watches can block it. The loops never read a clock for it: the watchdog sees the same
+/// odd <see cref="Tenure.State"/> on two visits and measures the time between them itself.
+/// </summary>
+internal sealed class LoopWatchdog
+{
+    public const string ThreadName = "epoll watchdog";
+
+    /// <summary>Consecutive visits with every loop asleep in epoll_wait after which the watchdog parks.</summary>
+    private const int IdleVisitsBeforeParking = 50;
+
+    private static readonly TimeSpan s_warningInterval = TimeSpan.FromSeconds(10);
+
+    private readonly EpollLoop[] _loops;
+    private readonly LoopThreads _threads;
+    private readonly ILogger _logger;
+    /// <summary>
+    /// How much longer than the threshold a thread that is running (not waiting) may stay in application
+    /// code. Busy is not blocked: on a box with more runnable threads than cores a handler is often just
+    /// preempted, and handing its loop to yet another thread then only adds a competitor for the same
+    /// cores (measured: on one core, handoffs of preempted threads halved plaintext throughput). A
+    /// handler that computes for that long still gets its loop moved.
+    /// </summary>
+    public const int RunningThresholdFactor = 20;
+
+    private readonly long _thresholdTicks;
+    private readonly int _periodMilliseconds;
+    private readonly Watch[] _watches;
+    private readonly SemaphoreSlim _unpark = new(0);
+    private readonly Thread _thread;
+    private volatile bool _stopping;
+    private int _parked;
+    private long _lastWarningTicks = long.MinValue;
+    private long _handoffsAtLastWarning;
+    private long _lastCapWarningTicks = long.MinValue;
+
+    public LoopWatchdog(EpollLoop[] loops, LoopThreads threads, TimeSpan threshold, ILogger logger)
+    {
+        _loops = loops;
+        _threads = threads;
+        _logger = logger;
+        _thresholdTicks = (long)(threshold.TotalSeconds * Stopwatch.Frequency);
+        // A stall is noticed between one and one and a half thresholds after it began.
+        _periodMilliseconds = Math.Max(1, (int)(threshold.TotalMilliseconds / 2));
+        _watches = new Watch[loops.Length];
+        _thread = new Thread(Main)
+        {
+            IsBackground = true,
+            Name = ThreadName,
+        };
+    }
+
+    /// <summary>Whether the watchdog sleeps until a loop wakes it (every loop was idle for a while).</summary>
+    public bool IsParked => Volatile.Read(ref _parked) == 1;
+
+    public void Start() => _thread.Start();
+
+    public void Stop()
+    {
+        _stopping = true;
+        _unpark.Release();
+    }
+
+    /// <summary>A loop woke up from epoll_wait and found the watchdog parked. Any thread.</summary>
+    public void Unpark()
+    {
+        if (Interlocked.CompareExchange(ref _parked, 0, 1) == 1)
+        {
+            _unpark.Release();
+        }
+    }
+
+    private void Main()
+    {
+        int idleVisits = 0;
+        while (!_stopping)
+        {
+            if (idleVisits >= IdleVisitsBeforeParking)
+            {
+                Park();
+                idleVisits = 0;
+                continue;
+            }
+            Thread.Sleep(_periodMilliseconds);
+            idleVisits = Visit() ? idleVisits + 1 : 0;
+        }
+    }
+
+    /// <summary>Looks at every loop once; true if all of them were asleep in epoll_wait.</summary>
+    private bool Visit()
+    {
+        long now = Stopwatch.GetTimestamp();
+        bool allAsleep = true;
+        for (int i = 0; i < _loops.Length; i++)
+        {
+            EpollLoop loop = _loops[i];
+            allAsleep &= loop.IsSleeping;
+            Tenure tenure = loop.CurrentTenure;
+            long state = tenure.State;
+            ref Watch watch = ref _watches[i];
+            if ((state & 1) == 0 || state == Tenure.Lost)
+            {
+                watch = default;
+                continue;
+            }
+            if (!ReferenceEquals(watch.Tenure, tenure) || watch.State != state)
+            {
+                // A new stay in application code: start the clock.
+                watch = new Watch(tenure, state, now, GC.GetTotalPauseDuration());
+                continue;
+            }
+            // A garbage collection freezes every loop alike; that is not a handler blocking.
+            long pausedTicks = (long)((GC.GetTotalPauseDuration() - watch.PauseAtStart).TotalSeconds * Stopwatch.Frequency);
+            long stuckTicks = now - watch.Since - pausedTicks;
+            if (loop.StopRequested
+                || stuckTicks >= _thresholdTicks * RunningThresholdFactor
+                || (stuckTicks >= _thresholdTicks && Interop.ThreadState.IsWaiting(tenure.OsThreadId)))
+            {
+                TryHandOff(tenure, state, now - watch.Since);
+                watch = default;
+            }
+        }
+        return allAsleep;
+    }
+
+    private void TryHandOff(Tenure tenure, long state, long stuckTicks)
+    {
+        if (_threads.StuckCount >= LoopThreads.MaxStuckThreads)
+        {
+            if (TakeWarningTurn(ref _lastCapWarningTicks))
+            {
+                EpollTransportLog.HandoffCapReached(_logger, tenure.Loop.Index, LoopThreads.MaxStuckThreads);
+            }
+            return;
+        }
+        if (!tenure.TryClaim(state))
+        {
+            // The owner came back from application code just in time: it keeps the loop.
+            return;
+        }
+        _threads.HandOff(tenure);
+        Interlocked.Increment(ref tenure.Loop.Counters.Handoffs);
+
+        long stuckMilliseconds = stuckTicks * 1000 / Stopwatch.Frequency;
+        EpollTransportLog.LoopHandedOff(_logger, tenure.Loop.Index, stuckMilliseconds);
+        if (TakeWarningTurn(ref _lastWarningTicks))
+        {
+            long handoffs = _threads.Handoffs;
+            EpollTransportLog.LoopHandoffWarning(_logger, tenure.Loop.Index, stuckMilliseconds,
+                handoffs - _handoffsAtLastWarning, _threads.StuckCount);
+            _handoffsAtLastWarning = handoffs;
+        }
+    }
+
+    private static bool TakeWarningTurn(ref long lastTicks)
+    {
+        long now = Environment.TickCount64;
+        if (now - lastTicks < (long)s_warningInterval.TotalMilliseconds)
+        {
+            return false;
+        }
+        lastTicks = now;
+        return true;
+    }
+
+    private void Park()
+    {
+        Volatile.Write(ref _parked, 1);
+        // Dekker with the loops' wake-up (EpollLoop clears its sleeping flag with a full fence, then
+        // reads ours): either a loop that wakes now sees us parked, or we see it awake here.
+        Interlocked.MemoryBarrier();
+        bool allAsleep = true;
+        foreach (EpollLoop loop in _loops)
+        {
+            allAsleep &= loop.IsSleeping;
+        }
+        if (allAsleep && !_stopping)
+        {
+            // Bounded all the same: a missed wake-up would cost one stall detection, not the guarantee.
+            _unpark.Wait(TimeSpan.FromSeconds(1));
+        }
+        Volatile.Write(ref _parked, 0);
+    }
+
+    private readonly record struct Watch(Tenure? Tenure, long State, long Since, TimeSpan PauseAtStart);
+}
