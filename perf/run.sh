@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # The benchmark suite in one command: every server configuration in alternation over every scenario
-# (HTTP through wrk and h2load, TCP echo and idle connections through perf/echo-load), medians, ratios
-# to Sockets default, the target check, and Markdown/JSON/SVG under perf/results/.
+# (HTTP through wrk and h2load, TCP echo and idle connections through perf/echo-load), in each core
+# setup (shared: nothing pinned; dedicated: DemoWeb on the last CPU, the load generators on the others),
+# medians, ratios to Sockets default, the target check, and Markdown/JSON/SVG under perf/results/.
+# The default, 3 rounds × 5 s, both setups and four configurations, takes about 40 minutes on 2 cores
+# (the harness prints its estimate at the start).
 #
-# Usage: perf/run.sh [rounds=3] [seconds=5] [--only TEXT[,TEXT]] [--configs TEXT[,TEXT]] [--app-log-level LEVEL]
+# Usage: perf/run.sh [rounds=3] [seconds=5] [--only TEXT[,TEXT]] [--configs TEXT[,TEXT]] [--setup shared|dedicated|both]
+#                    [--app-log-level LEVEL]
+#          (--setup defaults to both; Epoll unsafe inline runs only when --configs names it: --configs default,tuned,pool,unsafe is all five)
 #        perf/run.sh profile [seconds=5] [--only TEXT[,TEXT]] [--configs TEXT[,TEXT]]
 #          (where the server's CPU goes under `perf record`: transport, thread pool, GC, JIT, Kestrel+app)
 # Progress goes to stderr, the tables to stdout. Ctrl+C or SIGTERM stops the load generator and DemoWeb.

@@ -19,13 +19,17 @@ internal sealed class DemoServerProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly StringBuilder _errors;
 
-    private DemoServerProcess(Process process, StringBuilder errors)
+    private DemoServerProcess(Process process, StringBuilder errors, CorePlacement placement)
     {
         _process = process;
         _errors = errors;
+        Placement = placement;
     }
 
     public int ProcessId => _process.Id;
+
+    /// <summary>The CPUs the server runs on, and so where load generators against it are started.</summary>
+    public CorePlacement Placement { get; }
 
     public int HttpPort { get; private set; }
 
@@ -33,10 +37,15 @@ internal sealed class DemoServerProcess : IAsyncDisposable
 
     public int H2cPort { get; private set; }
 
-    public static async Task<DemoServerProcess> StartAsync(string demoWebDll, ServerConfiguration configuration, string appLogLevel, CancellationToken cancellation)
+    /// <summary>
+    /// Starts DemoWeb in <paramref name="configuration"/>, pinned as <paramref name="placement"/> says
+    /// (taskset execs dotnet, so the process id, and with it /proc, stays the server's).
+    /// </summary>
+    public static async Task<DemoServerProcess> StartAsync(string demoWebDll, ServerConfiguration configuration, string appLogLevel, CorePlacement placement, CancellationToken cancellation)
     {
-        ProcessStartInfo start = Processes.RedirectedStart("dotnet",
+        (string fileName, string[] arguments) = placement.Server("dotnet",
             [demoWebDll, "--urls", "http://127.0.0.1:0", "--echo-port", "0", "--h2c-port", "0", $"--Logging:LogLevel:Default={appLogLevel}", .. configuration.Arguments]);
+        ProcessStartInfo start = Processes.RedirectedStart(fileName, arguments);
         foreach (var (name, value) in configuration.Environment)
         {
             start.Environment[name] = value;
@@ -55,7 +64,7 @@ internal sealed class DemoServerProcess : IAsyncDisposable
             }
         };
         process.BeginErrorReadLine();
-        var server = new DemoServerProcess(process, errors);
+        var server = new DemoServerProcess(process, errors, placement);
         try
         {
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellation);

@@ -18,10 +18,11 @@ internal static class EchoClient
     /// <summary>
     /// Runs one load mode (pingpong, inflight, stream, pipeline) against 127.0.0.1:<paramref name="port"/>
     /// and returns its summary; a failed run (byte mismatch, bad response, timeout) throws with its reason.
-    /// <paramref name="depth"/> is for pipeline mode (requests per write); <paramref name="binary"/> overrides the built client.
+    /// <paramref name="depth"/> is for pipeline mode (requests per write); <paramref name="binary"/> overrides the built client;
+    /// <paramref name="placement"/> pins it to the load CPUs of the dedicated setup (unpinned without one).
     /// </summary>
     public static async Task<Dictionary<string, double>> RunAsync(int port, string mode, int connections, int seconds, int threads,
-        TimeSpan timeout, CancellationToken cancellation, int? depth = null, string? binary = null)
+        TimeSpan timeout, CancellationToken cancellation, int? depth = null, string? binary = null, CorePlacement? placement = null)
     {
         string[] arguments = ["127.0.0.1", Text(port), mode, Text(connections), Text(seconds), Text(threads)];
         if (depth is int d)
@@ -29,7 +30,8 @@ internal static class EchoClient
             // echo_load takes size before depth; pipeline mode has no size and ignores it.
             arguments = [.. arguments, "0", Text(d)];
         }
-        string output = await Processes.RunAsync(binary ?? Path, arguments, timeout, cancellation);
+        (string fileName, string[] pinned) = (placement ?? CorePlacement.Unpinned).Load(binary ?? Path, arguments);
+        string output = await Processes.RunAsync(fileName, pinned, timeout, cancellation);
         return ParseSummary(output, "mode");
 
         static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);

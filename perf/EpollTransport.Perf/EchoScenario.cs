@@ -36,7 +36,8 @@ internal sealed class EchoScenario(string name, EchoMode mode, int connections)
             EchoMode.InFlight => "inflight",
             _ => "stream",
         };
-        Dictionary<string, double> summary = await EchoClient.RunAsync(server.EchoPort, modeName, connections, seconds, ClientThreads, Deadline(seconds), cancellation);
+        Dictionary<string, double> summary = await EchoClient.RunAsync(server.EchoPort, modeName, connections, seconds, ClientThreads, Deadline(seconds), cancellation,
+            placement: server.Placement);
         double p99 = HasP99 ? summary["p99_us"] / 1000 : double.NaN;
         return mode == EchoMode.Stream
             ? new LoadResult(summary["mib_per_sec"], p99, summary["bytes"])

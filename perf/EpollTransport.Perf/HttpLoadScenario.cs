@@ -41,6 +41,9 @@ internal sealed partial class HttpLoadScenario(string name, HttpTool tool, strin
 
     protected override double CpuPer => 1000;
 
+    // The pipelined scenario runs echo_load for its p99 after wrk's measured run.
+    public override double EstimatedSeconds(int seconds) => base.EstimatedSeconds(seconds) + (pipeline is null ? 0 : seconds);
+
     public override async Task<Measurement> MeasureAsync(DemoServerProcess server, int seconds, CancellationToken cancellation)
     {
         Measurement measurement = await base.MeasureAsync(server, seconds, cancellation);
@@ -50,7 +53,7 @@ internal sealed partial class HttpLoadScenario(string name, HttpTool tool, strin
         }
         // Right after wrk's measured run, on the same warm server; the CPU figure stays wrk's alone.
         Dictionary<string, double> summary = await EchoClient.RunAsync(server.HttpPort, "pipeline", pipeline.Connections, seconds, ClientThreads,
-            Deadline(seconds), cancellation, depth: pipeline.Depth);
+            Deadline(seconds), cancellation, depth: pipeline.Depth, placement: server.Placement);
         return measurement with { P99Milliseconds = summary["p99_us"] / 1000 };
     }
 
@@ -62,10 +65,12 @@ internal sealed partial class HttpLoadScenario(string name, HttpTool tool, strin
         if (tool == HttpTool.Wrk)
         {
             args.AddRange(["-t", ClientThreads.ToString(CultureInfo.InvariantCulture), "-d", string.Create(CultureInfo.InvariantCulture, $"{seconds}s"), "--latency", .. arguments, url, .. trailingArguments ?? []]);
-            return ParseWrk(await Processes.RunAsync("wrk", args, Deadline(seconds), cancellation));
+            (string wrk, string[] wrkArguments) = server.Placement.Load("wrk", args);
+            return ParseWrk(await Processes.RunAsync(wrk, wrkArguments, Deadline(seconds), cancellation));
         }
         args.AddRange(["-t", ClientThreads.ToString(CultureInfo.InvariantCulture), "-D", seconds.ToString(CultureInfo.InvariantCulture), .. arguments, url]);
-        return ParseH2load(await Processes.RunAsync("h2load", args, Deadline(seconds), cancellation));
+        (string h2load, string[] h2loadArguments) = server.Placement.Load("h2load", args);
+        return ParseH2load(await Processes.RunAsync(h2load, h2loadArguments, Deadline(seconds), cancellation));
     }
 
     private static LoadResult ParseWrk(string output)

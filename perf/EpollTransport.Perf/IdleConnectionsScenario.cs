@@ -22,6 +22,14 @@ internal sealed class IdleConnectionsScenario(string name, int connections) : Sc
 
     public override bool NeedsOwnServer => true;
 
+    // The issue measures idle memory with shared cores only: pinning changes neither the connections
+    // nor what the server holds for them.
+    public override bool InDedicatedSetup => false;
+
+    // Two warm-up connection bursts, two RSS settles of at least a second and a fresh server; about the
+    // same whatever the seconds.
+    public override double EstimatedSeconds(int seconds) => 15;
+
     public override IReadOnlyList<string> Tools => [EchoClient.Binary];
 
     public override async Task<Measurement> MeasureAsync(DemoServerProcess server, int seconds, CancellationToken cancellation)
@@ -33,12 +41,14 @@ internal sealed class IdleConnectionsScenario(string name, int connections) : Sc
         }
         // Warm-up: JIT the accept and request path and fill the transport's pools, so their one-time
         // cost does not land in the per-connection figure.
-        await Processes.RunAsync(EchoClient.Path, Arguments(WarmupConnections, holdSeconds: 0), TimeSpan.FromSeconds(60), cancellation);
+        (string warmup, string[] warmupArguments) = server.Placement.Load(EchoClient.Path, Arguments(WarmupConnections, holdSeconds: 0));
+        await Processes.RunAsync(warmup, warmupArguments, TimeSpan.FromSeconds(60), cancellation);
         long before = await SettledResidentKiBAsync(server, cancellation);
 
-        var start = new ProcessStartInfo(EchoClient.Path) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         // The hold bound is a backstop; the client is released by closing its stdin.
-        foreach (string argument in Arguments(connections, holdSeconds: 300))
+        (string clientFile, string[] clientArguments) = server.Placement.Load(EchoClient.Path, Arguments(connections, holdSeconds: 300));
+        var start = new ProcessStartInfo(clientFile) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string argument in clientArguments)
         {
             start.ArgumentList.Add(argument);
         }

@@ -13,7 +13,9 @@ internal static class Processes
     /// </summary>
     public static async Task<string> RunAsync(string fileName, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellation, IEnumerable<(string Name, string Value)>? environment = null)
     {
-        ProcessStartInfo start = RedirectedStart(fileName, arguments);
+        string[] argumentList = arguments.ToArray();
+        ProcessStartInfo start = RedirectedStart(fileName, argumentList);
+        string tool = Describe(fileName, argumentList);
         foreach (var (name, value) in environment ?? [])
         {
             start.Environment[name] = value;
@@ -31,16 +33,22 @@ internal static class Processes
         {
             Kill(process);
             cancellation.ThrowIfCancellationRequested();
-            throw new TimeoutException(string.Create(CultureInfo.InvariantCulture, $"{fileName} did not finish within {timeout.TotalSeconds:F0} s and was killed."));
+            throw new TimeoutException(string.Create(CultureInfo.InvariantCulture, $"{tool} did not finish within {timeout.TotalSeconds:F0} s and was killed."));
         }
         string stdout = await output;
         if (process.ExitCode != 0)
         {
             string stderr = (await error).Trim();
-            throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture, $"{fileName} exited with {process.ExitCode}: {(stderr.Length > 0 ? stderr : stdout.Trim())}"));
+            throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture, $"{tool} exited with {process.ExitCode}: {(stderr.Length > 0 ? stderr : stdout.Trim())}"));
         }
         return stdout;
     }
+
+    /// <summary>The tool a command runs, for messages: under taskset, the pinned command (with its CPUs) rather than taskset.</summary>
+    public static string Describe(string fileName, IReadOnlyList<string> arguments) =>
+        fileName == CorePlacement.PinningTool && arguments is ["-c", string cpus, string pinned, ..]
+            ? $"{pinned} (on CPU {cpus})"
+            : fileName;
 
     /// <summary>How every tool here is started: no shell, standard output and error captured.</summary>
     public static ProcessStartInfo RedirectedStart(string fileName, IEnumerable<string> arguments)

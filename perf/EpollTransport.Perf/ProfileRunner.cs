@@ -13,7 +13,7 @@ internal static class ProfileRunner
     private const string PerfTool = "perf";
 
     /// <summary>Unless --configs says otherwise: the baseline and our default, the pair the targets compare.</summary>
-    private static readonly string[] DefaultConfigurations = [ServerConfiguration.Baseline, ServerConfiguration.EpollDefault];
+    private static readonly string[] DefaultConfigurations = [ServerConfiguration.Baseline, ServerConfiguration.EpollSafeInline];
 
     // perf names JIT-compiled frames from the runtime's perf map; with W^X on, code is mapped twice and
     // the frames do not resolve.
@@ -63,7 +63,7 @@ internal static class ProfileRunner
     private static async Task<string> ProfileAsync(string demoWeb, ServerConfiguration configuration, LoadScenario scenario, SuiteOptions options, CancellationToken cancellation)
     {
         ServerConfiguration mapped = configuration with { Environment = [.. configuration.Environment, .. PerfMapEnvironment] };
-        await using DemoServerProcess server = await DemoServerProcess.StartAsync(demoWeb, mapped, options.AppLogLevel, cancellation);
+        await using DemoServerProcess server = await DemoServerProcess.StartAsync(demoWeb, mapped, options.AppLogLevel, CorePlacement.Unpinned, cancellation);
         Console.Error.WriteLine($"{scenario.Name}, {configuration.Name}: settling, then recording ...");
         await scenario.MeasureAsync(server, options.Seconds, cancellation);
 

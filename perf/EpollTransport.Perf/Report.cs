@@ -4,16 +4,27 @@ using System.Text;
 
 namespace EpollTransport.Perf;
 
-/// <summary>The run as Markdown: throughput/memory, CPU and p99 tables with ratios to the baseline, then the targets (<see cref="TargetTables"/>).</summary>
+/// <summary>
+/// The run as Markdown: per core setup (under its heading), throughput/memory,
+/// CPU and p99 tables with ratios to the baseline, then that setup's targets (<see cref="TargetTables"/>);
+/// then a summary over the setups.
+/// </summary>
 internal static class Report
 {
     public static string Markdown(Results results, TargetReport targets)
     {
         var text = new StringBuilder();
         string[] names = results.Configurations.Select(c => c.Name).ToArray();
-        text.AppendLine(CultureInfo.InvariantCulture, $"Medians of {results.Rounds} alternating round(s) of {results.Seconds} s per scenario ({WarmupPhrase(results)}); ratios to {ServerConfiguration.Baseline} from the same run. {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}; load generators on the same machine; DemoWeb's log level {results.AppLogLevel}. Started {results.StartedUtc.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)} UTC.");
+        string[] phrases = results.Setups.Select(s => results.Placement(s).Phrase).ToArray();
+        string setups = phrases.Length > 1 ? string.Join(" and ", phrases) + " in turn, each round" : phrases[0];
+        text.AppendLine(CultureInfo.InvariantCulture, $"Medians of {results.Rounds} alternating round(s) of {results.Seconds} s per scenario ({WarmupPhrase(results)}); ratios to {ServerConfiguration.Baseline} from the same run and core setup. {results.Processors} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}; load generators on the same machine, {setups}; DemoWeb's log level {results.AppLogLevel}. Started {results.StartedUtc.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)} UTC.");
         text.AppendLine();
         text.AppendLine(HostCheckLine(results));
+        if (results.PredatesSafeInline)
+        {
+            text.AppendLine();
+            text.AppendLine(CultureInfo.InvariantCulture, $"This run predates safe inline scheduling, so the current targets cannot judge it: its \"{ServerConfiguration.EpollSafeInline}\" dispatched to the thread pool and is shown as {ServerConfiguration.EpollDefault}, its \"Epoll inline\" as {ServerConfiguration.EpollUnsafeInline}, and it has no {ServerConfiguration.EpollSafeInline} of today.");
+        }
         if (!results.Has(ServerConfiguration.Baseline))
         {
             text.AppendLine();
@@ -21,29 +32,38 @@ internal static class Report
         }
         text.AppendLine();
 
-        text.AppendLine("Throughput (higher is better) and idle memory per connection (lower is better):");
-        text.AppendLine();
-        Table(text, results, names, results.Scenarios, TargetMetric.Value, s => s.HigherIsBetter ? s.Unit : $"{s.Unit} (lower is better)");
-
-        Scenario[] withCpu = results.Scenarios.Where(s => s.CpuUnit is not null).ToArray();
-        if (withCpu.Length > 0)
+        foreach (CoreSetup setup in results.Setups)
         {
-            text.AppendLine("Server CPU per unit of work (user + system time from /proc; lower is better):");
-            text.AppendLine();
-            Table(text, results, names, withCpu, TargetMetric.Cpu, s => s.CpuUnit!);
-        }
-
-        Scenario[] withP99 = results.Scenarios.Where(s => s.HasP99).ToArray();
-        if (withP99.Length > 0)
-        {
-            text.AppendLine("p99 latency (wrk's, or echo_load's round trip per message; lower is better):");
-            text.AppendLine();
-            Table(text, results, names, withP99, TargetMetric.P99, _ => "ms");
+            Results view = results.For(setup);
+            // Runs from before the setups had shared cores only and no heading for them.
+            if (!results.PredatesSafeInline)
+            {
+                text.AppendLine(CultureInfo.InvariantCulture, $"## {view.Placement(setup).Heading}");
+                text.AppendLine();
+            }
+            Figures(text, view, names);
+            if (targets.For(setup) is SetupTargets setupTargets && !results.PredatesSafeInline)
+            {
+                TargetTables.Append(text, view, setupTargets);
+            }
         }
 
         if (!targets.IsEmpty)
         {
-            TargetTables.Append(text, results, targets);
+            if (targets.Setups.Count > 1)
+            {
+                text.AppendLine("Summary:");
+                text.AppendLine();
+                foreach (SetupTargets setup in targets.Setups)
+                {
+                    text.AppendLine(CultureInfo.InvariantCulture, $"- {setup.Placement.Heading}: {setup.Summary}.");
+                }
+                text.AppendLine();
+            }
+            text.AppendLine(targets.AllHold
+                ? "Every target of the issue holds in this run."
+                : "Not every target of the issue holds in this run.");
+            text.AppendLine();
         }
 
         Sample[] failed = results.Samples.Where(s => s.Error is not null).ToArray();
@@ -53,11 +73,37 @@ internal static class Report
             text.AppendLine();
             foreach (Sample sample in failed)
             {
-                text.AppendLine(CultureInfo.InvariantCulture, $"- round {sample.Round}, {sample.Configuration}, {sample.Scenario}: {sample.Error!.ReplaceLineEndings(" ")}");
+                text.AppendLine(CultureInfo.InvariantCulture, $"- round {sample.Round}, {CorePlacement.Name(sample.Setup)} setup, {sample.Configuration}, {sample.Scenario}: {sample.Error!.ReplaceLineEndings(" ")}");
             }
             text.AppendLine();
         }
         return text.ToString();
+    }
+
+    /// <summary>One setup's throughput/memory, CPU and p99 tables.</summary>
+    private static void Figures(StringBuilder text, Results setup, string[] names)
+    {
+        text.AppendLine(setup.Scenarios.Any(s => !s.HigherIsBetter)
+            ? "Throughput (higher is better) and idle memory per connection (lower is better):"
+            : "Throughput (higher is better):");
+        text.AppendLine();
+        Table(text, setup, names, setup.Scenarios, TargetMetric.Value, s => s.HigherIsBetter ? s.Unit : $"{s.Unit} (lower is better)");
+
+        Scenario[] withCpu = setup.Scenarios.Where(s => s.CpuUnit is not null).ToArray();
+        if (withCpu.Length > 0)
+        {
+            text.AppendLine("Server CPU per unit of work (user + system time from /proc; lower is better):");
+            text.AppendLine();
+            Table(text, setup, names, withCpu, TargetMetric.Cpu, s => s.CpuUnit!);
+        }
+
+        Scenario[] withP99 = setup.Scenarios.Where(s => s.HasP99).ToArray();
+        if (withP99.Length > 0)
+        {
+            text.AppendLine("p99 latency (wrk's, or echo_load's round trip per message; lower is better):");
+            text.AppendLine();
+            Table(text, setup, names, withP99, TargetMetric.P99, _ => "ms");
+        }
     }
 
     private static void Table(StringBuilder text, Results results, string[] names, IEnumerable<Scenario> scenarios, TargetMetric metric, Func<Scenario, string> unit)

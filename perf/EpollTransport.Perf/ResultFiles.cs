@@ -5,7 +5,7 @@ namespace EpollTransport.Perf;
 
 /// <summary>
 /// Writes perf/results/&lt;stamp&gt;.md, .json and .svg; a complete run (every scenario, every
-/// configuration) also becomes latest.md/.json/.svg, the stable names the README links. Subset runs
+/// configuration of the default set, both core setups) also becomes latest.md/.json/.svg, the stable names the README links. Subset runs
 /// for tuning never replace it.
 /// </summary>
 internal static class ResultFiles
@@ -62,47 +62,43 @@ internal static class ResultFiles
                 os = System.Runtime.InteropServices.RuntimeInformation.OSDescription,
                 runtime = System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription,
             },
+            setups = results.Setups.Select(CorePlacement.Name),
             configurations = results.Configurations.Select(c => new { name = c.Name, arguments = c.Arguments, environment = c.Environment.Select(e => $"{e.Name}={e.Value}") }),
-            scenarios = results.Scenarios.Select(s => new { name = s.Name, unit = s.Unit, higherIsBetter = s.HigherIsBetter, cpuUnit = s.CpuUnit, hasP99 = s.HasP99 }),
-            medians = results.Scenarios.SelectMany(s => results.Configurations.Select(c => new
+            scenarios = results.Scenarios.Select(s => new { name = s.Name, unit = s.Unit, higherIsBetter = s.HigherIsBetter, cpuUnit = s.CpuUnit, hasP99 = s.HasP99, inDedicatedSetup = s.InDedicatedSetup }),
+            medians = results.Setups.Select(results.For).SelectMany(view => view.Scenarios.SelectMany(s => view.Configurations.Select(c => new
             {
+                setup = CorePlacement.Name(view.Setup),
                 scenario = s.Name,
                 configuration = c.Name,
-                value = N(results.Median(c.Name, s.Name, TargetMetric.Value)),
-                ratio = N(results.Ratio(c.Name, s.Name, TargetMetric.Value)),
-                cpuMilliseconds = N(results.Median(c.Name, s.Name, TargetMetric.Cpu)),
-                cpuRatio = N(results.Ratio(c.Name, s.Name, TargetMetric.Cpu)),
-                p99Milliseconds = N(results.Median(c.Name, s.Name, TargetMetric.P99)),
-                p99Ratio = N(results.Ratio(c.Name, s.Name, TargetMetric.P99)),
-                failedSamples = results.FailedCount(c.Name, s.Name),
-            })),
+                value = N(view.Median(c.Name, s.Name, TargetMetric.Value)),
+                ratio = N(view.Ratio(c.Name, s.Name, TargetMetric.Value)),
+                cpuMilliseconds = N(view.Median(c.Name, s.Name, TargetMetric.Cpu)),
+                cpuRatio = N(view.Ratio(c.Name, s.Name, TargetMetric.Cpu)),
+                p99Milliseconds = N(view.Median(c.Name, s.Name, TargetMetric.P99)),
+                p99Ratio = N(view.Ratio(c.Name, s.Name, TargetMetric.P99)),
+                failedSamples = view.FailedCount(c.Name, s.Name),
+            }))),
             allTargetsHold = targets.AllHold,
-            targets = targets.Rows.Select(t => new
+            targets = targets.Setups.Select(setup => new
             {
-                target = t.Target.Label,
-                scenario = t.Target.Scenario,
-                metric = t.Target.Metric.ToString(),
-                goal = t.Goal,
-                socketsDefault = N(t.SocketsDefault),
-                epollDefault = N(t.EpollDefault),
-                epollDefaultRatio = N(t.EpollDefaultRatio),
-                epollInline = N(t.EpollInline),
-                epollInlineRatio = N(t.EpollInlineRatio),
-                defaultFloor = t.Target.DefaultFloor,
-                pass = t.Pass,
-                verdict = t.Verdict.ToString(),
-                betterEpollVsSocketsTuned = N(t.BestEpollVsSocketsTuned),
-                betterEpoll = t.BestEpoll,
-            }),
-            againstSocketsTuned = targets.AgainstSocketsTuned.Select(t => new
-            {
-                scenario = t.Target.Scenario,
-                goal = t.Goal,
-                socketsTuned = N(t.SocketsTuned),
-                betterEpoll = N(t.BestEpoll),
-                betterEpollConfiguration = t.BestEpollName,
-                ratio = N(t.Ratio),
-                pass = t.Pass,
+                setup = CorePlacement.Name(setup.Setup),
+                heading = setup.Placement.Heading,
+                held = setup.Held,
+                judged = setup.Judged,
+                allHold = setup.AllHold,
+                outcomes = setup.Outcomes.Select(t => new
+                {
+                    target = t.Target.Label,
+                    against = t.Target.Against,
+                    scenario = t.Target.Scenario,
+                    metric = t.Target.Metric.ToString(),
+                    goal = t.Goal,
+                    reference = N(t.Reference),
+                    epollSafeInline = N(t.EpollSafeInline),
+                    ratio = N(t.Ratio),
+                    pass = t.Pass,
+                    epollDefaultVsSocketsTuned = N(t.VersusSocketsTuned),
+                }),
             }),
             samples = results.Samples.Select(s => new
             {
@@ -117,6 +113,7 @@ internal static class ResultFiles
                 attempts = s.Attempts,
                 hostSlow = s.HostSlow,
                 warmupSeconds = s.WarmupSeconds,
+                setup = CorePlacement.Name(s.Setup),
                 error = s.Error,
             }),
         };

@@ -7,18 +7,47 @@ namespace EpollTransport.Perf;
 /// <paramref name="HostSlow"/> says the kept one was still in such a phase. <paramref name="WarmupSeconds"/>
 /// is the warm-up before the kept measurement: 0 where not recorded (runs before the warm-up watched the
 /// JIT, which warmed up for a fixed 2 s) or where the scenario has no warm-up of its own.
+/// <paramref name="Setup"/> is where the server and the load ran (runs before the setups existed were shared).
 /// </summary>
 internal sealed record Sample(string Configuration, string Scenario, int Round, double Value, double P99Milliseconds, double CpuMilliseconds, string? Error,
-    double ProbeBeforeNanoseconds = double.NaN, double ProbeAfterNanoseconds = double.NaN, int Attempts = 1, bool HostSlow = false, int WarmupSeconds = 0);
+    double ProbeBeforeNanoseconds = double.NaN, double ProbeAfterNanoseconds = double.NaN, int Attempts = 1, bool HostSlow = false, int WarmupSeconds = 0,
+    CoreSetup Setup = CoreSetup.Shared);
 
-/// <summary>The samples of a suite run, with medians and ratios to the baseline configuration.</summary>
-internal sealed class Results(IReadOnlyList<ServerConfiguration> configurations, IReadOnlyList<Scenario> scenarios, IReadOnlyList<Sample> samples, int rounds, int seconds, string appLogLevel, DateTime startedUtc, double hostFastestNanoseconds = double.NaN)
+/// <summary>
+/// The samples of a suite run, with medians and ratios to the baseline configuration. Figures are per
+/// core setup: a run with more than one setup gives them through <see cref="For"/>, which keeps one
+/// setup's samples and the scenarios that ran in it.
+/// </summary>
+/// <param name="setups">The setups the run took, in order; by default the ones its samples came from (shared when there are none).</param>
+/// <param name="processors">CPUs of the machine the run was taken on (this one unless given), which decides the dedicated setup's pinning.</param>
+/// <param name="predatesSafeInline">A saved run from before safe inline scheduling, its configurations renamed (<see cref="ServerConfiguration.NamesBeforeSafeInline"/>).</param>
+internal sealed class Results(IReadOnlyList<ServerConfiguration> configurations, IReadOnlyList<Scenario> scenarios, IReadOnlyList<Sample> samples, int rounds, int seconds, string appLogLevel, DateTime startedUtc, double hostFastestNanoseconds = double.NaN,
+    IReadOnlyList<CoreSetup>? setups = null, int? processors = null, bool predatesSafeInline = false)
 {
     public IReadOnlyList<ServerConfiguration> Configurations { get; } = configurations;
 
+    /// <summary>Every scenario the run selected; a setup's view keeps those that ran in it.</summary>
     public IReadOnlyList<Scenario> Scenarios { get; } = scenarios;
 
     public IReadOnlyList<Sample> Samples { get; } = samples;
+
+    public IReadOnlyList<CoreSetup> Setups { get; } = setups ?? (samples.Count == 0 ? [CoreSetup.Shared] : samples.Select(s => s.Setup).Distinct().Order().ToArray());
+
+    public int Processors { get; } = processors ?? Environment.ProcessorCount;
+
+    /// <summary>Saved before safe inline: no configuration of it is today's Epoll default, so the targets cannot judge it.</summary>
+    public bool PredatesSafeInline { get; } = predatesSafeInline;
+
+    public CorePlacement Placement(CoreSetup setup) => new(setup, Processors);
+
+    /// <summary>One setup's samples, and the scenarios that ran in it.</summary>
+    public Results For(CoreSetup setup) => new(Configurations, Scenarios.Where(s => s.RunsIn(setup)).ToArray(), Samples.Where(s => s.Setup == setup).ToArray(),
+        Rounds, Seconds, AppLogLevel, StartedUtc, HostFastestNanoseconds, [setup], Processors, PredatesSafeInline);
+
+    /// <summary>The only setup of a setup's view (see <see cref="For"/>).</summary>
+    public CoreSetup Setup => Setups.Count == 1
+        ? Setups[0]
+        : throw new InvalidOperationException($"This run has {Setups.Count} core setups; take one with For(setup) first.");
 
     public int Rounds { get; } = rounds;
 
@@ -41,16 +70,19 @@ internal sealed class Results(IReadOnlyList<ServerConfiguration> configurations,
     /// <summary>Samples kept although the host was still in a slow phase after the last attempt.</summary>
     public int HostSlowCount => Samples.Count(s => s.HostSlow);
 
-    /// <summary>Every scenario on every configuration: only such a run may stand as "latest".</summary>
-    public bool IsComplete => Configurations.Count == ServerConfiguration.All.Length && Scenarios.Count == ScenarioCatalog.All.Length;
+    /// <summary>Every scenario on every configuration of the default set in both setups: only such a run may stand as "latest".</summary>
+    public bool IsComplete =>
+        ServerConfiguration.DefaultSet.All(d => Has(d.Name))
+        && Scenarios.Count == ScenarioCatalog.All.Length
+        && Setups.Contains(CoreSetup.Shared) && Setups.Contains(CoreSetup.Dedicated);
 
     public bool Has(string configuration) => Configurations.Any(c => c.Name == configuration);
 
     public Scenario? Find(string scenario) => Scenarios.FirstOrDefault(s => s.Name == scenario);
 
-    /// <summary>Median over the samples that succeeded; NaN when none did.</summary>
+    /// <summary>Median over the samples that succeeded; NaN when none did. Only for one setup (<see cref="For"/>).</summary>
     public double Median(string configuration, string scenario, TargetMetric metric) => MedianOf(Samples
-        .Where(s => s.Configuration == configuration && s.Scenario == scenario)
+        .Where(s => s.Configuration == configuration && s.Scenario == scenario && s.Setup == Setup)
         .Select(s => metric switch
         {
             TargetMetric.Cpu => s.CpuMilliseconds,
@@ -75,5 +107,5 @@ internal sealed class Results(IReadOnlyList<ServerConfiguration> configurations,
         Median(configuration, scenario, metric) / Median(reference, scenario, metric);
 
     public int FailedCount(string configuration, string scenario) =>
-        Samples.Count(s => s.Configuration == configuration && s.Scenario == scenario && s.Error is not null);
+        Samples.Count(s => s.Configuration == configuration && s.Scenario == scenario && s.Setup == Setup && s.Error is not null);
 }

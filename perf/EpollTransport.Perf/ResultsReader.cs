@@ -5,7 +5,10 @@ namespace EpollTransport.Perf;
 /// <summary>
 /// Reads a run back from its perf/results/&lt;stamp&gt;.json, so the targets can be judged again (after a
 /// change to how they are judged) without measuring again. Runs written before a field existed load
-/// with that field's default: no host check, DemoWeb's log level unknown.
+/// with that field's default: no host check, DemoWeb's log level unknown, shared cores. Runs written
+/// before the core setups (and with them safe inline scheduling as Epoll's default) existed have their
+/// Epoll configurations renamed to what they were (<see cref="ServerConfiguration.NamesBeforeSafeInline"/>)
+/// and are marked <see cref="Results.PredatesSafeInline"/>, which the targets do not judge.
 /// </summary>
 internal static class ResultsReader
 {
@@ -18,9 +21,12 @@ internal static class ResultsReader
             throw new InvalidDataException($"'{path}' is not a suite run's results: it has no \"samples\".");
         }
 
+        bool predatesSafeInline = !root.TryGetProperty("setups", out JsonElement setupsElement);
+        string Configuration(string name) =>
+            predatesSafeInline && ServerConfiguration.NamesBeforeSafeInline.TryGetValue(name, out string? now) ? now : name;
         ServerConfiguration[] configurations = root.GetProperty("configurations").EnumerateArray()
             .Select(c => new ServerConfiguration(
-                c.GetProperty("name").GetString()!,
+                Configuration(c.GetProperty("name").GetString()!),
                 c.GetProperty("arguments").EnumerateArray().Select(a => a.GetString()!).ToArray(),
                 c.GetProperty("environment").EnumerateArray().Select(e => SplitVariable(e.GetString()!)).ToArray()))
             .ToArray();
@@ -31,7 +37,7 @@ internal static class ResultsReader
             .ToArray();
         Sample[] samples = samplesElement.EnumerateArray()
             .Select(s => new Sample(
-                s.GetProperty("configuration").GetString()!,
+                Configuration(s.GetProperty("configuration").GetString()!),
                 s.GetProperty("scenario").GetString()!,
                 s.GetProperty("round").GetInt32(),
                 Number(s, "value"),
@@ -42,13 +48,16 @@ internal static class ResultsReader
                 Number(s, "probeAfterNanoseconds"),
                 s.TryGetProperty("attempts", out JsonElement attempts) ? attempts.GetInt32() : 1,
                 s.TryGetProperty("hostSlow", out JsonElement slow) && slow.GetBoolean(),
-                s.TryGetProperty("warmupSeconds", out JsonElement warmup) ? warmup.GetInt32() : 0))
+                s.TryGetProperty("warmupSeconds", out JsonElement warmup) ? warmup.GetInt32() : 0,
+                s.TryGetProperty("setup", out JsonElement setup) ? CorePlacement.Parse(setup.GetString() ?? string.Empty) : CoreSetup.Shared))
             .ToArray();
+        CoreSetup[]? setups = predatesSafeInline ? null : setupsElement.EnumerateArray().Select(e => CorePlacement.Parse(e.GetString() ?? string.Empty)).ToArray();
+        int? processors = root.TryGetProperty("machine", out JsonElement machine) && machine.TryGetProperty("processors", out JsonElement count) ? count.GetInt32() : null;
         double fastest = root.TryGetProperty("hostCheck", out JsonElement hostCheck) ? Number(hostCheck, "fastestRoundTripNanoseconds") : double.NaN;
         string appLogLevel = root.TryGetProperty("appLogLevel", out JsonElement level) ? level.GetString() ?? "unknown" : "unknown";
         return new Results(configurations, scenarios, samples,
             root.GetProperty("rounds").GetInt32(), root.GetProperty("seconds").GetInt32(), appLogLevel,
-            root.GetProperty("startedUtc").GetDateTime(), fastest);
+            root.GetProperty("startedUtc").GetDateTime(), fastest, setups, processors, predatesSafeInline);
     }
 
     private static JsonDocument ParseFile(string path)

@@ -5,8 +5,9 @@ namespace EpollTransport.Perf;
 
 /// <summary>
 /// The `report` command: judges saved runs again with the current target rules. One run prints its
-/// tables as the suite would; several print, per target, in how many runs it held and how Epoll
-/// default's ratio spread, which is what a noisy host leaves as evidence.
+/// tables as the suite would; several print, per core setup and target, in how many runs it held and
+/// how Epoll default's ratio spread, which is what a noisy host leaves as evidence. Runs from before
+/// safe inline scheduling are listed but not judged.
 /// </summary>
 internal static class RunHistoryReport
 {
@@ -22,40 +23,43 @@ internal static class RunHistoryReport
         }
 
         TargetReport[] reports = runs.Select(TargetCheck.Evaluate).ToArray();
+        CoreSetup[] setups = [CoreSetup.Shared, CoreSetup.Dedicated];
         var text = new StringBuilder();
-        text.AppendLine(CultureInfo.InvariantCulture, $"{runs.Count} runs, judged with the current target rules (ratios only ever within a run):");
+        text.AppendLine(CultureInfo.InvariantCulture, $"{runs.Count} runs, judged with the current target rules (ratios only ever within a run and core setup):");
         text.AppendLine();
-        text.AppendLine(Report.TableHeader("run", "rounds × s", "rows held (through inline)", "scenarios beating Sockets tuned", "every target holds"));
+        text.AppendLine(Report.TableHeader(["run", "rounds × s", .. setups.Select(s => s == CoreSetup.Shared ? "shared cores: targets held" : "dedicated core: targets held"), "every target holds"]));
         for (int i = 0; i < runs.Count; i++)
         {
-            TargetReport report = reports[i];
-            int judged = report.Rows.Count(r => r.Pass is not null);
-            int held = report.Rows.Count(r => r.Pass == true);
-            int withInline = report.Rows.Count(r => r.Verdict == TargetVerdict.PassWithInline);
-            int tunedJudged = report.AgainstSocketsTuned.Count(t => t.Pass is not null);
-            int tunedHeld = report.AgainstSocketsTuned.Count(t => t.Pass == true);
-            text.AppendLine(CultureInfo.InvariantCulture,
-                $"| {runs[i].Stamp} | {runs[i].Rounds} × {runs[i].Seconds} | {held} of {judged} ({withInline}) | {tunedHeld} of {tunedJudged} | {(report.AllHold ? "yes" : "no")} |");
+            string[] cells = runs[i].PredatesSafeInline
+                ? [.. setups.Select(s => s == CoreSetup.Shared ? "not judged: before safe inline" : "—"), "—"]
+                : [.. setups.Select(s => reports[i].For(s) is SetupTargets t ? FormattableString.Invariant($"{t.Held} of {t.Judged}") : "—"), reports[i].AllHold ? "yes" : "no"];
+            text.AppendLine(CultureInfo.InvariantCulture, $"| {runs[i].Stamp} | {runs[i].Rounds} × {runs[i].Seconds} | {string.Join(" | ", cells)} |");
         }
         text.AppendLine();
-
-        text.AppendLine(Report.TableHeader("target", "goal", "held in", "Epoll default ratio: min / median / max", "Epoll inline median"));
-        foreach (string label in reports.SelectMany(r => r.Rows).Select(r => r.Target.Label).Distinct())
+        if (runs.Any(r => r.PredatesSafeInline))
         {
-            TargetOutcome[] outcomes = reports.SelectMany(r => r.Rows).Where(r => r.Target.Label == label).ToArray();
-            text.AppendLine(CultureInfo.InvariantCulture,
-                $"| {label} | {outcomes[0].Goal} | {Held(outcomes.Select(o => o.Pass))} | {Spread(outcomes.Select(o => o.EpollDefaultRatio))} | {Report.Ratio(Results.MedianOf(outcomes.Select(o => o.EpollInlineRatio)))} |");
+            text.AppendLine(CultureInfo.InvariantCulture, $"Runs from before safe inline scheduling are not judged: their \"{ServerConfiguration.EpollSafeInline}\" dispatched to the thread pool (it is {ServerConfiguration.EpollDefault} now), and the targets are Epoll default's of today.");
+            text.AppendLine();
         }
-        text.AppendLine();
 
-        text.AppendLine(Report.TableHeader($"better Epoll vs {ServerConfiguration.SocketsTuned}", "goal", "held in", "ratio: min / median / max"));
-        foreach (string scenario in reports.SelectMany(r => r.AgainstSocketsTuned).Select(t => t.Target.Scenario).Distinct())
+        foreach (CoreSetup setup in setups)
         {
-            TunedOutcome[] outcomes = reports.SelectMany(r => r.AgainstSocketsTuned).Where(t => t.Target.Scenario == scenario).ToArray();
-            text.AppendLine(CultureInfo.InvariantCulture,
-                $"| {scenario} | {outcomes[0].Goal} | {Held(outcomes.Select(o => o.Pass))} | {Spread(outcomes.Select(o => o.Ratio))} |");
+            SetupTargets[] judged = reports.Select(r => r.For(setup)).OfType<SetupTargets>().Where(t => t.Outcomes.Count > 0).ToArray();
+            if (judged.Length == 0)
+            {
+                continue;
+            }
+            text.AppendLine(CultureInfo.InvariantCulture, $"## {judged[0].Placement.Heading}");
+            text.AppendLine();
+            text.AppendLine(Report.TableHeader("target", "against", "goal", "held in", "Epoll default ratio: min / median / max"));
+            foreach (Target target in judged.SelectMany(t => t.Outcomes).Select(o => o.Target).Distinct())
+            {
+                TargetOutcome[] outcomes = judged.SelectMany(t => t.Outcomes).Where(o => o.Target == target).ToArray();
+                text.AppendLine(CultureInfo.InvariantCulture,
+                    $"| {target.Label} | {target.Against} | {outcomes[0].Goal} | {Held(outcomes.Select(o => o.Pass))} | {Spread(outcomes.Select(o => o.Ratio))} |");
+            }
+            text.AppendLine();
         }
-        text.AppendLine();
         return text.ToString();
     }
 

@@ -32,6 +32,18 @@ internal abstract class Scenario(string name, string unit, bool higherIsBetter)
     /// </summary>
     public virtual bool SensitiveToHostPhase => !NeedsOwnServer;
 
+    /// <summary>Whether the scenario runs in the dedicated-core setup too (<see cref="CoreSetup.Dedicated"/>); every setup runs it in the shared one.</summary>
+    public virtual bool InDedicatedSetup => true;
+
+    /// <summary>Whether the scenario runs in <paramref name="setup"/>.</summary>
+    public bool RunsIn(CoreSetup setup) => setup == CoreSetup.Shared || InDedicatedSetup;
+
+    /// <summary>
+    /// About how long one sample takes with <paramref name="seconds"/> measured seconds, warm-up and
+    /// overhead included, for the run's expected duration (not for any decision).
+    /// </summary>
+    public abstract double EstimatedSeconds(int seconds);
+
     /// <summary>Executables the scenario runs (checked, and installed where possible, before the first round).</summary>
     public abstract IReadOnlyList<string> Tools { get; }
 
@@ -55,6 +67,13 @@ internal abstract class LoadScenario(string name, string unit) : Scenario(name, 
 {
     /// <summary>Units of work the CPU figure is normalised to (1,000 requests, 1 GiB, ...).</summary>
     protected abstract double CpuPer { get; }
+
+    /// <summary>
+    /// The least warm-up, about a second more on average (the first scenario on each path in a round
+    /// warms up for 5–6 s), and about a second for the probes and starting the tools. Against the five
+    /// runs of 2026-12-02 (5 rounds × 5 s, 33–35 min each) this estimates 34 min.
+    /// </summary>
+    public override double EstimatedSeconds(int seconds) => Warmup.LeastSeconds + 1 + seconds + 1;
 
     public override async Task<Measurement> MeasureAsync(DemoServerProcess server, int seconds, CancellationToken cancellation)
     {

@@ -27,4 +27,6 @@ internal static class ScenarioCatalog
         new EchoScenario(EchoStream, EchoMode.Stream, connections: 16),
         new IdleConnectionsScenario(Idle, connections: 10_000),
     ];
+
+    public static Scenario? Find(string name) => All.FirstOrDefault(s => s.Name == name);
 }

@@ -5,8 +5,18 @@ internal sealed record ServerConfiguration(string Name, string[] Arguments, (str
 {
     public const string Baseline = "Sockets default";
     public const string SocketsTuned = "Sockets tuned";
+
+    /// <summary>
+    /// Safe inline scheduling (ApplicationSchedulingMode.Inline): the candidate default the targets
+    /// judge; it becomes the default only where it is no worse than <see cref="EpollDefault"/>.
+    /// </summary>
+    public const string EpollSafeInline = "Epoll safe inline";
+
+    /// <summary>What UseEpollTransport() gives with no options: thread-pool dispatch, and the no-regression reference.</summary>
     public const string EpollDefault = "Epoll default";
-    public const string EpollInline = "Epoll inline";
+
+    /// <summary>UnsafePreferInlineScheduling: inline without the watchdog. Only through --configs.</summary>
+    public const string EpollUnsafeInline = "Epoll unsafe inline";
 
     /// <summary>In run order; the first is the baseline every ratio is taken against.</summary>
     public static readonly ServerConfiguration[] All =
@@ -14,7 +24,21 @@ internal sealed record ServerConfiguration(string Name, string[] Arguments, (str
         new(Baseline, ["--transport", "sockets"], []),
         // The best Sockets can do without code changes: inline scheduling in Kestrel and in the runtime's socket engine.
         new(SocketsTuned, ["--transport", "sockets", "--inline", "true"], [("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1")]),
+        new(EpollSafeInline, ["--transport", "epoll", "--scheduling", "inline"], []),
         new(EpollDefault, ["--transport", "epoll"], []),
-        new(EpollInline, ["--transport", "epoll", "--inline", "true"], []),
+        new(EpollUnsafeInline, ["--transport", "epoll", "--inline", "true"], []),
     ];
+
+    /// <summary>What the suite runs unless --configs says otherwise: all but unsafe inline, to keep runs short.</summary>
+    public static readonly ServerConfiguration[] DefaultSet = All.Where(c => c.Name != EpollUnsafeInline).ToArray();
+
+    /// <summary>
+    /// What runs saved before safe inline scheduling named their Epoll configurations, and what those
+    /// are called now: their "Epoll default" dispatched to the thread pool, their "Epoll inline" was
+    /// unsafe inline.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, string> NamesBeforeSafeInline = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["Epoll inline"] = EpollUnsafeInline,
+    };
 }

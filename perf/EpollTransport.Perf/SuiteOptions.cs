@@ -2,8 +2,8 @@ using System.Globalization;
 
 namespace EpollTransport.Perf;
 
-/// <summary>Command line of the suite: [rounds] [seconds] [--rounds N] [--seconds S] [--only a,b] [--configs x,y].</summary>
-internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, string[] Configs, string AppLogLevel)
+/// <summary>Command line of the suite: [rounds] [seconds] [--rounds N] [--seconds S] [--only a,b] [--configs x,y] [--setup shared|dedicated|both].</summary>
+internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, string[] Configs, string AppLogLevel, CoreSetup[] Setups)
 {
     /// <summary>
     /// DemoWeb's log level under load. Off, as TechEmpower's ASP.NET Core entries run: with any logger
@@ -22,7 +22,12 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
           --rounds N             alternating rounds (medians over them)
           --seconds S            measured seconds per scenario (after a 2–12 s warm-up that lasts until the server's JIT has settled)
           --only TEXT[,TEXT]     scenarios whose name contains any TEXT (case-insensitive; repeatable)
-          --configs TEXT[,TEXT]  configurations whose name contains any TEXT (Sockets default is the baseline of every ratio)
+          --configs TEXT[,TEXT]  configurations whose name contains any TEXT (Sockets default is the baseline of every ratio);
+                                 default: Sockets default, Sockets tuned, Epoll safe inline, Epoll default (not Epoll unsafe inline)
+          --setup shared|dedicated|both
+                                 shared: DemoWeb and the load generators unpinned (as before); dedicated: DemoWeb
+                                 pinned to the last CPU, every load generator to the others (taskset; no idle
+                                 scenario); both (the default): each round takes shared, then dedicated
           --app-log-level LEVEL  DemoWeb's Logging:LogLevel:Default during the run (default None: logging off)
 
           profile                each selected load scenario (default: all) on each selected configuration
@@ -46,6 +51,7 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
         var only = new List<string>();
         var configs = new List<string>();
         string appLogLevel = DefaultAppLogLevel;
+        CoreSetup[] setups = [CoreSetup.Shared, CoreSetup.Dedicated];
         for (int i = 0; i < args.Count; i++)
         {
             string arg = args[i];
@@ -65,6 +71,9 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
                     break;
                 case "--configs":
                     configs.AddRange(List(Value(args, ref i)));
+                    break;
+                case "--setup" when !profile:
+                    setups = ParseSetups(Value(args, ref i));
                     break;
                 default:
                     if (arg.StartsWith("--", StringComparison.Ordinal))
@@ -87,14 +96,24 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
                     break;
             }
         }
-        return new SuiteOptions(rounds, seconds, only.ToArray(), configs.ToArray(), appLogLevel);
+        return new SuiteOptions(rounds, seconds, only.ToArray(), configs.ToArray(), appLogLevel, profile ? [CoreSetup.Shared] : setups);
     }
 
     public IReadOnlyList<Scenario> SelectScenarios(IEnumerable<Scenario> scenarios) =>
         scenarios.Where(s => Only.Length == 0 || Only.Any(o => s.Name.Contains(o, StringComparison.OrdinalIgnoreCase))).ToArray();
 
-    public IReadOnlyList<ServerConfiguration> SelectConfigurations() =>
-        ServerConfiguration.All.Where(c => Configs.Length == 0 || Configs.Any(o => c.Name.Contains(o, StringComparison.OrdinalIgnoreCase))).ToArray();
+    /// <summary>The default set without --configs; with it, every configuration (unsafe inline too) whose name matches.</summary>
+    public IReadOnlyList<ServerConfiguration> SelectConfigurations() => Configs.Length == 0
+        ? ServerConfiguration.DefaultSet
+        : ServerConfiguration.All.Where(c => Configs.Any(o => c.Name.Contains(o, StringComparison.OrdinalIgnoreCase))).ToArray();
+
+    private static CoreSetup[] ParseSetups(string text) => text.ToLowerInvariant() switch
+    {
+        "both" => [CoreSetup.Shared, CoreSetup.Dedicated],
+        "shared" => [CoreSetup.Shared],
+        "dedicated" => [CoreSetup.Dedicated],
+        _ => throw new ArgumentException($"--setup must be shared, dedicated or both; it was '{text}'."),
+    };
 
     private static string Value(IReadOnlyList<string> args, ref int i) =>
         ++i < args.Count ? args[i] : throw new ArgumentException($"{args[i - 1]} needs a value.");

@@ -6,7 +6,7 @@ namespace EpollTransport.Perf;
 /// <summary>
 /// Runs the selected scenarios against every selected configuration in alternation, each scenario on
 /// every configuration back to back (<see cref="SampleOrder"/>), so drift on the machine hits every
-/// configuration alike. Each
+/// configuration alike, in each selected core setup (<see cref="CorePlacement"/>) in turn. Each
 /// configuration runs as its own DemoWeb process, so /proc can attribute CPU and memory to it. A failed
 /// sample is recorded (NaN, with its error) and the run carries on; a server that died is restarted.
 /// </summary>
@@ -31,32 +31,57 @@ internal static class SuiteRunner
             Console.Error.WriteLine("Configurations: " + string.Join(", ", ServerConfiguration.All.Select(c => c.Name)));
             return 2;
         }
+        CoreSetup[] setups = options.Setups;
+        if (setups.Contains(CoreSetup.Dedicated) && !CorePlacement.CanDedicate(Environment.ProcessorCount))
+        {
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"warning: {Environment.ProcessorCount} CPU(s): the dedicated setup needs one for DemoWeb and one for the load; leaving it out."));
+            setups = setups.Where(s => s != CoreSetup.Dedicated).ToArray();
+            if (setups.Length == 0)
+            {
+                return 2;
+            }
+        }
+        IReadOnlyList<PlannedSample> plan = SampleOrder.Plan(options.Rounds, configurations, scenarios, setups);
+        if (plan.Count == 0)
+        {
+            Console.Error.WriteLine($"Nothing to run: {string.Join(", ", scenarios.Select(s => s.Name))} {(scenarios.Count == 1 ? "is" : "are")} not measured in the {string.Join(" or ", options.Setups.Select(CorePlacement.Name))} setup.");
+            return 2;
+        }
         string demoWeb = Path.GetFullPath(DemoWebDll);
         if (!File.Exists(demoWeb))
         {
             Console.Error.WriteLine($"Build DemoWeb first: {demoWeb} is missing (dotnet build -c Release src/DemoWeb).");
             return 2;
         }
-        await PrepareToolsAsync(scenarios, cancellation);
+        await PrepareToolsAsync(scenarios, cancellation, pinning: setups.Contains(CoreSetup.Dedicated));
         HostPhaseGuard? guard = await StartHostCheckAsync(cancellation);
 
         DateTime started = DateTime.UtcNow;
         var clock = Stopwatch.StartNew();
         var samples = new List<Sample>();
-        int total = options.Rounds * configurations.Count * scenarios.Count;
-        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{options.Rounds} round(s) × {configurations.Count} configuration(s) × {scenarios.Count} scenario(s), {options.Seconds} s each after a warm-up of {Warmup.LeastSeconds}–{Warmup.MostSeconds} s (until the server's JIT has settled)."));
-        // One DemoWeb per configuration stays up for a round (idle while the others are measured), so
-        // its warm state carries from scenario to scenario as before; each round starts fresh ones.
+        int total = plan.Count;
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{options.Rounds} round(s) × {string.Join(" + ", setups.Select(CorePlacement.Name))} setup × {configurations.Count} configuration(s) × {scenarios.Count} scenario(s): {total} samples, {options.Seconds} s each after a warm-up of {Warmup.LeastSeconds}–{Warmup.MostSeconds} s (until the server's JIT has settled)."));
+        foreach (CoreSetup setup in setups.Where(s => s == CoreSetup.Dedicated))
+        {
+            var placement = new CorePlacement(setup, Environment.ProcessorCount);
+            Console.Error.WriteLine($"{placement.Heading}: taskset -c {placement.ServerCpus} for DemoWeb, taskset -c {placement.LoadCpus} for the load generators{(scenarios.Any(s => !s.RunsIn(setup)) ? $"; {string.Join(", ", scenarios.Where(s => !s.RunsIn(setup)).Select(s => s.Name))} not measured there" : string.Empty)}.");
+        }
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"Expected duration: about {Math.Ceiling(SampleOrder.EstimatedDuration(plan, options.Seconds).TotalMinutes):F0} min (more when slow host phases have samples measured again)."));
+        // One DemoWeb per configuration stays up for a round of a setup (idle while the others are
+        // measured), so its warm state carries from scenario to scenario as before; each round and
+        // setup starts fresh ones.
         var servers = new Dictionary<string, DemoServerProcess>(StringComparer.Ordinal);
         try
         {
-            int round = 0;
-            foreach (PlannedSample planned in SampleOrder.Plan(options.Rounds, configurations, scenarios))
+            (int Round, CoreSetup Setup) block = (0, CoreSetup.Shared);
+            foreach (PlannedSample planned in plan)
             {
-                if (planned.Round != round)
+                if ((planned.Round, planned.Setup) != block)
                 {
                     await StopAllAsync(servers);
-                    round = planned.Round;
+                    block = (planned.Round, planned.Setup);
                 }
                 Sample sample = await TakeAsync(planned, servers, samples, demoWeb, options, guard, cancellation);
                 samples.Add(sample);
@@ -68,7 +93,8 @@ internal static class SuiteRunner
             await StopAllAsync(servers);
         }
 
-        var results = new Results(configurations, scenarios, samples, options.Rounds, options.Seconds, options.AppLogLevel, started, guard?.FastestNanoseconds ?? double.NaN);
+        var results = new Results(configurations, scenarios, samples, options.Rounds, options.Seconds, options.AppLogLevel, started, guard?.FastestNanoseconds ?? double.NaN,
+            setups, Environment.ProcessorCount);
         TargetReport targets = TargetCheck.Evaluate(results);
         string markdown = Report.Markdown(results, targets);
         Console.WriteLine();
@@ -81,18 +107,19 @@ internal static class SuiteRunner
     private static async Task<Sample> TakeAsync(PlannedSample planned, Dictionary<string, DemoServerProcess> servers, List<Sample> samples,
         string demoWeb, SuiteOptions options, HostPhaseGuard? guard, CancellationToken cancellation)
     {
-        (int round, Scenario scenario, ServerConfiguration configuration) = planned;
+        (int round, CoreSetup setup, Scenario scenario, ServerConfiguration configuration) = planned;
+        var placement = new CorePlacement(setup, Environment.ProcessorCount);
         if (scenario.NeedsOwnServer)
         {
             DemoServerProcess? own = null;
             try
             {
-                own = await DemoServerProcess.StartAsync(demoWeb, configuration, options.AppLogLevel, cancellation);
+                own = await DemoServerProcess.StartAsync(demoWeb, configuration, options.AppLogLevel, placement, cancellation);
                 return await MeasureAsync(own, configuration, scenario, round, options.Seconds, guard, cancellation);
             }
             catch (Exception e) when (e is not OperationCanceledException || !cancellation.IsCancellationRequested)
             {
-                return Failed(configuration, scenario, round, e);
+                return Failed(configuration, scenario, round, setup, e);
             }
             finally
             {
@@ -106,7 +133,7 @@ internal static class SuiteRunner
         try
         {
             servers.TryGetValue(configuration.Name, out DemoServerProcess? shared);
-            Sample? previous = samples.LastOrDefault(s => s.Configuration == configuration.Name && s.Round == round);
+            Sample? previous = samples.LastOrDefault(s => s.Configuration == configuration.Name && s.Round == round && s.Setup == setup);
             if (shared is null || (previous?.Error is not null && await shared.HasExitedAsync(TimeSpan.FromSeconds(2))) || !IsAlive(shared))
             {
                 if (shared is not null)
@@ -115,14 +142,14 @@ internal static class SuiteRunner
                     servers.Remove(configuration.Name);
                     await shared.DisposeAsync();
                 }
-                shared = await DemoServerProcess.StartAsync(demoWeb, configuration, options.AppLogLevel, cancellation);
+                shared = await DemoServerProcess.StartAsync(demoWeb, configuration, options.AppLogLevel, placement, cancellation);
                 servers[configuration.Name] = shared;
             }
             return await MeasureAsync(shared, configuration, scenario, round, options.Seconds, guard, cancellation);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellation.IsCancellationRequested)
         {
-            return Failed(configuration, scenario, round, e);
+            return Failed(configuration, scenario, round, setup, e);
         }
     }
 
@@ -154,7 +181,7 @@ internal static class SuiteRunner
         {
             Measurement once = await scenario.MeasureAsync(server, seconds, cancellation);
             server.EnsureRunning();
-            return new Sample(configuration.Name, scenario.Name, round, once.Value, once.P99Milliseconds, once.CpuMilliseconds, null, WarmupSeconds: once.WarmupSeconds);
+            return new Sample(configuration.Name, scenario.Name, round, once.Value, once.P99Milliseconds, once.CpuMilliseconds, null, WarmupSeconds: once.WarmupSeconds, Setup: server.Placement.Setup);
         }
         for (int attempt = 1; ; attempt++)
         {
@@ -165,7 +192,7 @@ internal static class SuiteRunner
             bool slow = guard.Observe(after) | guard.IsSlow(before);
             if (!slow || attempt == MaxAttempts)
             {
-                return new Sample(configuration.Name, scenario.Name, round, m.Value, m.P99Milliseconds, m.CpuMilliseconds, null, before, after, attempt, slow, m.WarmupSeconds);
+                return new Sample(configuration.Name, scenario.Name, round, m.Value, m.P99Milliseconds, m.CpuMilliseconds, null, before, after, attempt, slow, m.WarmupSeconds, server.Placement.Setup);
             }
             Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  slow host phase around this sample (cross-core round trip {before:F0} ns before, {after:F0} ns after, fastest {guard.FastestNanoseconds:F0} ns): measuring again"));
@@ -209,12 +236,13 @@ internal static class SuiteRunner
         }
     }
 
-    private static Sample Failed(ServerConfiguration configuration, Scenario scenario, int round, Exception e) =>
-        new(configuration.Name, scenario.Name, round, double.NaN, double.NaN, double.NaN, $"{e.GetType().Name}: {e.Message}");
+    private static Sample Failed(ServerConfiguration configuration, Scenario scenario, int round, CoreSetup setup, Exception e) =>
+        new(configuration.Name, scenario.Name, round, double.NaN, double.NaN, double.NaN, $"{e.GetType().Name}: {e.Message}", Setup: setup);
 
-    internal static async Task PrepareToolsAsync(IReadOnlyList<Scenario> scenarios, CancellationToken cancellation)
+    /// <summary>Finds, installs or builds what the scenarios run, and taskset when anything is to be pinned.</summary>
+    internal static async Task PrepareToolsAsync(IReadOnlyList<Scenario> scenarios, CancellationToken cancellation, bool pinning = false)
     {
-        foreach (string tool in scenarios.SelectMany(s => s.Tools).Distinct())
+        foreach (string tool in scenarios.SelectMany(s => s.Tools).Concat(pinning ? [CorePlacement.PinningTool] : []).Distinct())
         {
             try
             {
@@ -246,6 +274,6 @@ internal static class SuiteRunner
               + (scenario.CpuUnit is not null ? $"  {Report.Number(s.CpuMilliseconds, scenario.CpuUnit),7} {scenario.CpuUnit}" : string.Empty)
               + (s.WarmupSeconds > Warmup.LeastSeconds ? $"  (warm-up {s.WarmupSeconds} s)" : string.Empty);
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"[{done,3}/{total}] round {s.Round}/{rounds}  {s.Configuration,-15}  {s.Scenario,-36} {figures}   ~{left.TotalMinutes:F0} min left"));
+            $"[{done,3}/{total}] round {s.Round}/{rounds} {CorePlacement.Name(s.Setup),-9}  {s.Configuration,-19}  {s.Scenario,-36} {figures}   ~{left.TotalMinutes:F0} min left"));
     }
 }

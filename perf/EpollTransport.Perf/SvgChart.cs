@@ -5,9 +5,10 @@ using System.Text;
 namespace EpollTransport.Perf;
 
 /// <summary>
-/// Grouped bar charts of the ratios to the baseline, drawn as plain SVG (no plotting dependency): one
-/// panel for throughput (higher is better), one for CPU and memory cost and one for p99 (lower is
-/// better), a line at 1.0 and a marker where a target sits on the Epoll default bar.
+/// Grouped bar charts of the ratios to the baseline, drawn as plain SVG (no plotting dependency): per
+/// core setup, one panel for throughput (higher is better), one for CPU and memory cost and one for p99
+/// (lower is better), a line at 1.0 and a marker where a target against Sockets default sits on the
+/// Epoll default bar. With both setups the shared-core panels come first, then the dedicated-core ones.
 /// </summary>
 internal static class SvgChart
 {
@@ -27,29 +28,34 @@ internal static class SvgChart
 
     private sealed record Group(string Label, double[] Ratios, double? Target);
 
-    private sealed record Layout(int Left, int Width, int GroupWidth, int EpollDefault, string[] Colors);
+    private sealed record Layout(int Left, int Width, int GroupWidth, int EpollSafeInline, string[] Colors);
 
     public static string Render(Results results, string title)
     {
         string[] names = results.Configurations.Select(c => c.Name).ToArray();
-        var panels = new List<(string Title, Group[] Groups)>
+        var panels = new List<(string Title, Group[] Groups)>();
+        foreach (CoreSetup setup in results.Setups)
         {
-            ("Throughput: ratio to Sockets default (higher is better)",
-                results.Scenarios.Where(s => s.HigherIsBetter).Select(s => Make(results, names, s.Name, s.Name, TargetMetric.Value)).ToArray()),
-            ("Cost: server CPU per unit of work and memory per idle connection, ratio to Sockets default (lower is better)",
-                results.Scenarios.Where(s => s.CpuUnit is not null).Select(s => Make(results, names, s.Name, $"{s.Name}: CPU", TargetMetric.Cpu))
-                    .Concat(results.Scenarios.Where(s => !s.HigherIsBetter).Select(s => Make(results, names, s.Name, $"{s.Name}: memory", TargetMetric.Value)))
-                    .ToArray()),
-            ("p99 latency: ratio to Sockets default (lower is better)",
-                results.Scenarios.Where(s => s.HasP99).Select(s => Make(results, names, s.Name, s.Name, TargetMetric.P99)).ToArray()),
-        };
+            Results view = results.For(setup);
+            string prefix = results.Setups.Count > 1 || setup != CoreSetup.Shared ? $"{view.Placement(setup).Heading} — " : string.Empty;
+            panels.Add(($"{prefix}Throughput: ratio to Sockets default (higher is better)",
+                view.Scenarios.Where(s => s.HigherIsBetter).Select(s => Make(view, names, s.Name, s.Name, TargetMetric.Value)).ToArray()));
+            panels.Add(($"{prefix}Cost: server CPU per unit of work{(view.Scenarios.Any(s => !s.HigherIsBetter) ? " and memory per idle connection" : string.Empty)}, ratio to Sockets default (lower is better)",
+                view.Scenarios.Where(s => s.CpuUnit is not null).Select(s => Make(view, names, s.Name, $"{s.Name}: CPU", TargetMetric.Cpu))
+                    .Concat(view.Scenarios.Where(s => !s.HigherIsBetter).Select(s => Make(view, names, s.Name, $"{s.Name}: memory", TargetMetric.Value)))
+                    .ToArray()));
+            panels.Add(($"{prefix}p99 latency: ratio to Sockets default (lower is better)",
+                view.Scenarios.Where(s => s.HasP99).Select(s => Make(view, names, s.Name, s.Name, TargetMetric.P99)).ToArray()));
+        }
         panels.RemoveAll(p => p.Groups.Length == 0);
 
         int groupWidth = names.Length * BarWidth + GroupGap;
         // Labels are rotated -35° and end under their group, so a long first label reaches left of the plot.
         double longest = panels.Select(p => p.Groups[0].Label.Length).DefaultIfEmpty(0).Max() * CharWidth * Math.Cos(35 * Math.PI / 180);
         int left = Math.Max(MinLeft, (int)Math.Ceiling(longest - GroupGap / 2.0 - names.Length * BarWidth / 2.0) + 8);
-        int width = left + Right + Math.Max(panels.Select(p => p.Groups.Length).DefaultIfEmpty(1).Max() * groupWidth, 640);
+        // Wide enough for the widest panel and for the longest panel title (13 px bold, about 7.5 px a character).
+        int titles = (int)Math.Ceiling(panels.Select(p => p.Title.Length).DefaultIfEmpty(0).Max() * 7.5);
+        int width = left + Right + Math.Max(Math.Max(panels.Select(p => p.Groups.Length).DefaultIfEmpty(1).Max() * groupWidth, 640), titles);
         // A configuration keeps its colour whichever subset ran.
         string[] colors = names.Select(n => Colors[Array.FindIndex(ServerConfiguration.All, c => c.Name == n) % Colors.Length]).ToArray();
         int panelHeight = TitleSpace + PlotHeight + LabelSpace;
@@ -69,7 +75,7 @@ internal static class SvgChart
         svg.AppendLine(Invariant($"<line x1=\"{x}\" y1=\"38\" x2=\"{x + 16}\" y2=\"38\" stroke=\"black\" stroke-width=\"3\"/><text x=\"{x + 20}\" y=\"42\">target (Epoll default)</text>"));
 
         int top = legendHeight;
-        var layout = new Layout(left, width, groupWidth, Array.IndexOf(names, ServerConfiguration.EpollDefault), colors);
+        var layout = new Layout(left, width, groupWidth, Array.IndexOf(names, ServerConfiguration.EpollSafeInline), colors);
         foreach (var (panelTitle, groups) in panels)
         {
             Panel(svg, panelTitle, groups, top, layout);
@@ -79,15 +85,15 @@ internal static class SvgChart
         return svg.ToString();
     }
 
-    private static Group Make(Results results, string[] names, string scenario, string label, TargetMetric metric)
+    private static Group Make(Results setup, string[] names, string scenario, string label, TargetMetric metric)
     {
-        Target? target = Targets.All.FirstOrDefault(t => t.Scenario == scenario && t.Metric == metric);
-        return new Group(label, names.Select(n => results.Ratio(n, scenario, metric)).ToArray(), target?.Ratio);
+        Target? target = setup.PredatesSafeInline ? null : Targets.AgainstBaseline(setup.Setup, scenario, metric);
+        return new Group(label, names.Select(n => setup.Ratio(n, scenario, metric)).ToArray(), target?.Ratio);
     }
 
     private static void Panel(StringBuilder svg, string title, Group[] groups, int top, Layout layout)
     {
-        (int left, int width, int groupWidth, int epollDefault, string[] colors) = (layout.Left, layout.Width, layout.GroupWidth, layout.EpollDefault, layout.Colors);
+        (int left, int width, int groupWidth, int epollSafeInline, string[] colors) = (layout.Left, layout.Width, layout.GroupWidth, layout.EpollSafeInline, layout.Colors);
         double highest = groups.SelectMany(g => g.Ratios.Append(g.Target ?? 0)).Where(r => !double.IsNaN(r)).DefaultIfEmpty(1).Max();
         double max = Math.Max(1.25, Math.Ceiling(Math.Min(highest, Cap) * 1.1 / 0.25) * 0.25);
         double step = max > 2.5 ? 0.5 : 0.25;
@@ -121,7 +127,7 @@ internal static class SvgChart
                 string anchor = ratio > max ? "end" : "start";
                 string fill = ratio > max ? "white" : "#212121";
                 svg.AppendLine(Invariant($"<text x=\"{center + 3:F1}\" y=\"{labelY:F1}\" font-size=\"9\" text-anchor=\"{anchor}\" fill=\"{fill}\" transform=\"rotate(-90 {center + 3:F1} {labelY:F1})\">{label}</text>"));
-                if (b == epollDefault && group.Target is double target)
+                if (b == epollSafeInline && group.Target is double target)
                 {
                     svg.AppendLine(Invariant($"<line x1=\"{barLeft - 3}\" y1=\"{Y(target):F1}\" x2=\"{barLeft + BarWidth + 1}\" y2=\"{Y(target):F1}\" stroke=\"black\" stroke-width=\"3\"><title>target {target:F2}×</title></line>"));
                 }

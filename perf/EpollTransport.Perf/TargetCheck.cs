@@ -1,84 +1,94 @@
 namespace EpollTransport.Perf;
 
-/// <summary>How a target came out in a run.</summary>
-internal enum TargetVerdict
-{
-    /// <summary>A configuration it is judged on has no figure (not run, failed, or not reported).</summary>
-    NotMeasured,
-    Fail,
-    /// <summary>Epoll default meets the goal.</summary>
-    Pass,
-    /// <summary>Epoll inline meets the goal and Epoll default reaches the target's floor.</summary>
-    PassWithInline,
-}
-
-/// <summary>A target evaluated on a run's medians.</summary>
+/// <summary>A target evaluated on one setup's medians; NaN figures where nothing was measured.</summary>
 internal sealed record TargetOutcome(
     Target Target,
     bool HigherIsBetter,
     string Unit,
-    double SocketsDefault,
-    double EpollDefault,
-    double EpollDefaultRatio,
-    double EpollInline,
-    double EpollInlineRatio,
-    TargetVerdict Verdict,
-    double BestEpollVsSocketsTuned,
-    string? BestEpoll)
-{
-    public string Goal => $"{(HigherIsBetter ? "≥" : "≤")} {Report.Ratio(Target.Ratio)}";
-
-    /// <summary>null when not measured.</summary>
-    public bool? Pass => Verdict switch
-    {
-        TargetVerdict.NotMeasured => null,
-        TargetVerdict.Fail => false,
-        _ => true,
-    };
-
-    public bool Meets(double ratio) => AtLeast(ratio, Target.Ratio);
-
-    public bool ReachesFloor(double ratio) => Target.DefaultFloor is double floor && AtLeast(ratio, floor);
-
-    private bool AtLeast(double ratio, double goal) => HigherIsBetter ? ratio >= goal : ratio <= goal;
-}
-
-/// <summary>The better Epoll configuration against Sockets tuned, on a scenario's own figure.</summary>
-internal sealed record TunedOutcome(
-    TunedTarget Target,
-    bool HigherIsBetter,
-    string Unit,
-    double SocketsTuned,
-    double BestEpoll,
-    string? BestEpollName,
+    double Reference,
+    double EpollSafeInline,
     double Ratio,
-    bool? Pass)
+    bool? Pass,
+    double VersusSocketsTuned)
 {
-    public string Goal => Target.Strict
-        ? $"{(HigherIsBetter ? ">" : "<")} {Report.Ratio(Target.Ratio)}"
-        : $"{(HigherIsBetter ? "≥" : "≤")} {Report.Ratio(Target.Ratio)}";
+    public string Goal => $"{(HigherIsBetter, Target.Strict) switch { (true, false) => "≥", (true, true) => ">", (false, false) => "≤", (false, true) => "<" }} {Report.Ratio(Target.Ratio)}";
+
+    /// <summary>Whether <paramref name="ratio"/> meets the goal; NaN never does.</summary>
+    public static bool Meets(Target target, bool higherIsBetter, double ratio) => (higherIsBetter, target.Strict) switch
+    {
+        (true, false) => ratio >= target.Ratio,
+        (true, true) => ratio > target.Ratio,
+        (false, false) => ratio <= target.Ratio,
+        (false, true) => ratio < target.Ratio,
+    };
 }
 
-/// <summary>Everything the perf issue asks of one run.</summary>
-internal sealed record TargetReport(IReadOnlyList<TargetOutcome> Rows, IReadOnlyList<TunedOutcome> AgainstSocketsTuned)
+/// <summary>Everything the issue asks of one core setup, in three groups by the configuration compared with.</summary>
+internal sealed record SetupTargets(CorePlacement Placement, IReadOnlyList<TargetOutcome> Outcomes)
 {
-    public bool IsEmpty => Rows.Count == 0 && AgainstSocketsTuned.Count == 0;
+    public CoreSetup Setup => Placement.Setup;
 
-    /// <summary>Every target measured and held; a target with no figure does not count as held.</summary>
-    public bool AllHold => !IsEmpty && Rows.All(r => r.Pass == true) && AgainstSocketsTuned.All(t => t.Pass == true);
+    public IReadOnlyList<TargetOutcome> AgainstSocketsDefault => Of(ServerConfiguration.Baseline);
+
+    public IReadOnlyList<TargetOutcome> AgainstSocketsTuned => Of(ServerConfiguration.SocketsTuned);
+
+    public IReadOnlyList<TargetOutcome> AgainstThreadPool => Of(ServerConfiguration.EpollDefault);
+
+    /// <summary>Targets with a figure, and those of them that hold.</summary>
+    public int Judged => Outcomes.Count(o => o.Pass is not null);
+
+    public int Held => Outcomes.Count(o => o.Pass == true);
+
+    public bool AllHold => Outcomes.Count > 0 && Outcomes.All(o => o.Pass == true);
+
+    /// <summary>"12 of 41 targets hold (…)" for the summary.</summary>
+    public string Summary
+    {
+        get
+        {
+            int notMeasured = Outcomes.Count - Judged;
+            string groups = string.Join(", ", new[] { ServerConfiguration.Baseline, ServerConfiguration.SocketsTuned, ServerConfiguration.EpollDefault }
+                .Select(against => (against, outcomes: Of(against)))
+                .Where(g => g.outcomes.Length > 0)
+                .Select(g => FormattableString.Invariant($"{g.outcomes.Count(o => o.Pass == true)} of {g.outcomes.Count(o => o.Pass is not null)} against {g.against}")));
+            return FormattableString.Invariant($"{Held} of {Judged} targets hold ({groups}){(notMeasured > 0 ? FormattableString.Invariant($"; {notMeasured} not measured") : string.Empty)}");
+        }
+    }
+
+    private TargetOutcome[] Of(string against) => Outcomes.Where(o => o.Target.Against == against).ToArray();
+}
+
+/// <summary>The targets of every setup a run took.</summary>
+internal sealed record TargetReport(IReadOnlyList<SetupTargets> Setups)
+{
+    public bool IsEmpty => Setups.All(s => s.Outcomes.Count == 0);
+
+    /// <summary>Every target measured and held in every setup; a target with no figure does not count as held.</summary>
+    public bool AllHold => !IsEmpty && Setups.All(s => s.AllHold);
+
+    public SetupTargets? For(CoreSetup setup) => Setups.FirstOrDefault(s => s.Setup == setup);
 }
 
 internal static class TargetCheck
 {
-    /// <summary>The targets whose scenario was run, evaluated on the run's medians.</summary>
-    public static TargetReport Evaluate(Results results) => new(EvaluateRows(results), EvaluateAgainstTuned(results));
+    /// <summary>
+    /// Per setup the run took, the targets whose scenario ran there, evaluated on that setup's medians.
+    /// A group of targets needs Epoll default and the configuration it is compared with in the run; a
+    /// run from before safe inline has no Epoll default of today, so nothing of it is judged.
+    /// </summary>
+    public static TargetReport Evaluate(Results results) =>
+        new(results.Setups.Select(setup => EvaluateSetup(results.For(setup))).ToArray());
 
-    private static List<TargetOutcome> EvaluateRows(Results results)
+    private static SetupTargets EvaluateSetup(Results setup)
     {
         var outcomes = new List<TargetOutcome>();
-        foreach (Target target in Targets.All)
+        if (!setup.Has(ServerConfiguration.EpollSafeInline))
         {
-            if (results.Find(target.Scenario) is not Scenario scenario)
+            return new SetupTargets(setup.Placement(setup.Setup), outcomes);
+        }
+        foreach (Target target in Targets.For(setup.Setup))
+        {
+            if (!setup.Has(target.Against) || setup.Find(target.Scenario) is not Scenario scenario)
             {
                 continue;
             }
@@ -89,79 +99,15 @@ internal static class TargetCheck
                 TargetMetric.P99 => "ms",
                 _ => scenario.Unit,
             };
-            double epollDefaultRatio = results.Ratio(ServerConfiguration.EpollDefault, scenario.Name, target.Metric);
-            double epollInlineRatio = results.Ratio(ServerConfiguration.EpollInline, scenario.Name, target.Metric);
-            // The better Epoll configuration, against the best Sockets can do with switches alone.
-            double epollDefault = results.Median(ServerConfiguration.EpollDefault, scenario.Name, target.Metric);
-            double epollInline = results.Median(ServerConfiguration.EpollInline, scenario.Name, target.Metric);
-            (double best, string? bestName) = Better(epollDefault, ServerConfiguration.EpollDefault, epollInline, ServerConfiguration.EpollInline, higherIsBetter);
-            double tuned = results.Median(ServerConfiguration.SocketsTuned, scenario.Name, target.Metric);
-            var outcome = new TargetOutcome(
+            double ratio = setup.Ratio(ServerConfiguration.EpollSafeInline, scenario.Name, target.Metric, target.Against);
+            outcomes.Add(new TargetOutcome(
                 target, higherIsBetter, unit,
-                results.Median(ServerConfiguration.Baseline, scenario.Name, target.Metric),
-                epollDefault, epollDefaultRatio, epollInline, epollInlineRatio,
-                TargetVerdict.NotMeasured, best / tuned, bestName);
-            outcomes.Add(outcome with { Verdict = Judge(outcome) });
+                setup.Median(target.Against, scenario.Name, target.Metric),
+                setup.Median(ServerConfiguration.EpollSafeInline, scenario.Name, target.Metric),
+                ratio,
+                double.IsNaN(ratio) ? null : TargetOutcome.Meets(target, higherIsBetter, ratio),
+                setup.Ratio(ServerConfiguration.EpollSafeInline, scenario.Name, target.Metric, ServerConfiguration.SocketsTuned)));
         }
-        return outcomes;
-    }
-
-    private static TargetVerdict Judge(TargetOutcome outcome)
-    {
-        if (double.IsNaN(outcome.EpollDefaultRatio))
-        {
-            return TargetVerdict.NotMeasured;
-        }
-        if (outcome.Meets(outcome.EpollDefaultRatio))
-        {
-            return TargetVerdict.Pass;
-        }
-        // NaN never meets a goal, so an inline configuration that was not run cannot carry the row.
-        return outcome.Meets(outcome.EpollInlineRatio) && outcome.ReachesFloor(outcome.EpollDefaultRatio)
-            ? TargetVerdict.PassWithInline
-            : TargetVerdict.Fail;
-    }
-
-    private static List<TunedOutcome> EvaluateAgainstTuned(Results results)
-    {
-        var outcomes = new List<TunedOutcome>();
-        if (!results.Has(ServerConfiguration.SocketsTuned))
-        {
-            return outcomes;
-        }
-        foreach (TunedTarget target in Targets.AgainstSocketsTuned)
-        {
-            if (results.Find(target.Scenario) is not Scenario scenario)
-            {
-                continue;
-            }
-            bool higherIsBetter = scenario.HigherIsBetter;
-            (double best, string? bestName) = Better(
-                results.Median(ServerConfiguration.EpollDefault, scenario.Name, TargetMetric.Value), ServerConfiguration.EpollDefault,
-                results.Median(ServerConfiguration.EpollInline, scenario.Name, TargetMetric.Value), ServerConfiguration.EpollInline,
-                higherIsBetter);
-            double tuned = results.Median(ServerConfiguration.SocketsTuned, scenario.Name, TargetMetric.Value);
-            double ratio = best / tuned;
-            bool? pass = double.IsNaN(ratio)
-                ? null
-                : higherIsBetter
-                    ? target.Strict ? ratio > target.Ratio : ratio >= target.Ratio
-                    : target.Strict ? ratio < target.Ratio : ratio <= target.Ratio;
-            outcomes.Add(new TunedOutcome(target, higherIsBetter, scenario.Unit, tuned, best, bestName, ratio, pass));
-        }
-        return outcomes;
-    }
-
-    private static (double Value, string? Name) Better(double a, string aName, double b, string bName, bool higherIsBetter)
-    {
-        if (double.IsNaN(a))
-        {
-            return double.IsNaN(b) ? (double.NaN, null) : (b, bName);
-        }
-        if (double.IsNaN(b))
-        {
-            return (a, aName);
-        }
-        return (higherIsBetter ? a >= b : a <= b) ? (a, aName) : (b, bName);
+        return new SetupTargets(setup.Placement(setup.Setup), outcomes);
     }
 }

@@ -9,6 +9,7 @@ internal static class ToolInstaller
         ["h2load"] = "nghttp2-client",
         ["gcc"] = "gcc",
         ["perf"] = "linux-perf",
+        [CorePlacement.PinningTool] = "util-linux",
     };
 
     private static bool s_updated;

@@ -65,7 +65,7 @@ public sealed class HostPhaseGuardTests
         [
             new("Sockets default", "plaintext 64", 1, 100_000, 1.5, 10, null, 90, 92),
             new("Epoll default", "plaintext 64", 1, 110_000, 1.4, 9, null, 91, 95, Attempts: 2),
-            new("Epoll inline", "plaintext 64", 1, 140_000, 7.9, 7, null, 400, 410, Attempts: 3, HostSlow: true),
+            new("Epoll unsafe inline", "plaintext 64", 1, 140_000, 7.9, 7, null, 400, 410, Attempts: 3, HostSlow: true),
         ];
         var results = new Results(ServerConfiguration.All, ScenarioCatalog.All, samples, 1, 5, "None", DateTime.UtcNow, hostFastestNanoseconds: 88);
 

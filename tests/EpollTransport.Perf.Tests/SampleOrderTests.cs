@@ -4,24 +4,27 @@ namespace EpollTransport.Perf.Tests;
 
 public sealed class SampleOrderTests
 {
+    private static readonly CoreSetup[] s_shared = [CoreSetup.Shared];
+    private static readonly CoreSetup[] s_both = [CoreSetup.Shared, CoreSetup.Dedicated];
+    private static readonly ServerConfiguration[] s_configurations = ServerConfiguration.DefaultSet;
+
     [Fact]
     public void EachScenarioRunsOnEveryConfigurationBackToBack()
     {
-        IReadOnlyList<PlannedSample> plan = SampleOrder.Plan(3, ServerConfiguration.All, ScenarioCatalog.All);
+        IReadOnlyList<PlannedSample> plan = SampleOrder.Plan(3, s_configurations, ScenarioCatalog.All, s_both);
 
-        Assert.Equal(3 * ServerConfiguration.All.Length * ScenarioCatalog.All.Length, plan.Count);
-        foreach (PlannedSample[] block in plan.Chunk(ServerConfiguration.All.Length))
+        Assert.Equal(3 * s_configurations.Length * (2 * ScenarioCatalog.All.Length - 1), plan.Count);
+        foreach (PlannedSample[] block in plan.Chunk(s_configurations.Length))
         {
-            Assert.Single(block.Select(p => p.Scenario).Distinct());
-            Assert.Single(block.Select(p => p.Round).Distinct());
-            Assert.Equal(ServerConfiguration.All.Select(c => c.Name).Order(), block.Select(p => p.Configuration.Name).Order());
+            Assert.Single(block.Select(p => (p.Scenario, p.Round, p.Setup)).Distinct());
+            Assert.Equal(s_configurations.Select(c => c.Name).Order(), block.Select(p => p.Configuration.Name).Order());
         }
     }
 
     [Fact]
     public void EveryPairIsTakenOncePerRoundWithScenariosInCatalogOrder()
     {
-        IReadOnlyList<PlannedSample> plan = SampleOrder.Plan(2, ServerConfiguration.All, ScenarioCatalog.All);
+        IReadOnlyList<PlannedSample> plan = SampleOrder.Plan(2, s_configurations, ScenarioCatalog.All, s_shared);
 
         Assert.Equal(plan.Count, plan.Distinct().Count());
         Assert.Equal(
@@ -31,14 +34,58 @@ public sealed class SampleOrderTests
     }
 
     [Fact]
-    public void TheFirstConfigurationTurnsWithTheRound()
+    public void TheFirstConfigurationTurnsWithTheRoundInEachSetup()
     {
-        IReadOnlyList<PlannedSample> plan = SampleOrder.Plan(5, ServerConfiguration.All, ScenarioCatalog.All);
+        IReadOnlyList<PlannedSample> plan = SampleOrder.Plan(5, s_configurations, ScenarioCatalog.All, s_both);
 
-        string[] firsts = plan.Chunk(ServerConfiguration.All.Length).Where((_, i) => i % ScenarioCatalog.All.Length == 0)
-            .Select(block => block[0].Configuration.Name).ToArray();
-        Assert.Equal(
-            [ServerConfiguration.Baseline, ServerConfiguration.SocketsTuned, ServerConfiguration.EpollDefault, ServerConfiguration.EpollInline, ServerConfiguration.Baseline],
-            firsts);
+        foreach (CoreSetup setup in s_both)
+        {
+            string[] firsts = Enumerable.Range(1, 5)
+                .Select(round => plan.First(p => p.Round == round && p.Setup == setup).Configuration.Name).ToArray();
+            Assert.Equal(
+                [ServerConfiguration.Baseline, ServerConfiguration.SocketsTuned, ServerConfiguration.EpollSafeInline, ServerConfiguration.EpollDefault, ServerConfiguration.Baseline],
+                firsts);
+        }
+    }
+
+    [Fact]
+    public void EachRoundTakesTheSharedSetupThenTheDedicatedOne()
+    {
+        IReadOnlyList<PlannedSample> plan = SampleOrder.Plan(3, s_configurations, ScenarioCatalog.All, s_both);
+
+        // Blocks of one round and setup, in run order: (1, shared), (1, dedicated), (2, shared), ...
+        (int, CoreSetup)[] blocks = plan.Select(p => (p.Round, p.Setup)).Distinct().ToArray();
+        Assert.Equal([(1, CoreSetup.Shared), (1, CoreSetup.Dedicated), (2, CoreSetup.Shared), (2, CoreSetup.Dedicated), (3, CoreSetup.Shared), (3, CoreSetup.Dedicated)], blocks);
+        // ... and each block in one piece.
+        int changes = plan.Zip(plan.Skip(1)).Count(pair => (pair.First.Round, pair.First.Setup) != (pair.Second.Round, pair.Second.Setup));
+        Assert.Equal(blocks.Length - 1, changes);
+    }
+
+    [Fact]
+    public void TheDedicatedSetupLeavesIdleMemoryOut()
+    {
+        IReadOnlyList<PlannedSample> plan = SampleOrder.Plan(1, s_configurations, ScenarioCatalog.All, s_both);
+
+        Assert.DoesNotContain(plan, p => p.Setup == CoreSetup.Dedicated && p.Scenario.Name == ScenarioCatalog.Idle);
+        Assert.Contains(plan, p => p.Setup == CoreSetup.Shared && p.Scenario.Name == ScenarioCatalog.Idle);
+        Assert.Empty(SampleOrder.Plan(1, s_configurations, [ScenarioCatalog.Find(ScenarioCatalog.Idle)!], [CoreSetup.Dedicated]));
+    }
+
+    [Fact]
+    public void TheDefaultRunTakesAtMostAbout50Minutes()
+    {
+        // perf/run.sh 3 5: 3 rounds × 5 s, both setups, the four default configurations.
+        TimeSpan estimate = SampleOrder.EstimatedDuration(SampleOrder.Plan(3, s_configurations, ScenarioCatalog.All, s_both), 5);
+
+        Assert.InRange(estimate.TotalMinutes, 30, 45); // leaves room for retaken samples within 50
+    }
+
+    [Fact]
+    public void TheEstimateMatchesTheRunsItWasCalibratedOn()
+    {
+        // The 5 × 5 runs of 2026-12-02 (shared cores, four configurations) took 33–35 minutes with their retakes.
+        TimeSpan estimate = SampleOrder.EstimatedDuration(SampleOrder.Plan(5, s_configurations, ScenarioCatalog.All, s_shared), 5);
+
+        Assert.InRange(estimate.TotalMinutes, 30, 36);
     }
 }

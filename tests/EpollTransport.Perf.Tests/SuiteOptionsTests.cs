@@ -34,4 +34,56 @@ public sealed class SuiteOptionsTests
     [Fact]
     public void SecondsMustBePositive()
         => Assert.Contains("'0'", Assert.Throws<ArgumentException>(() => SuiteOptions.ParseProfile(["0"])).Message);
+
+    [Theory]
+    [InlineData(null, "shared dedicated")]
+    [InlineData("both", "shared dedicated")]
+    [InlineData("shared", "shared")]
+    [InlineData("Dedicated", "dedicated")]
+    public void TheSetupOptionTakesSharedDedicatedOrBoth(string? setup, string expected)
+    {
+        SuiteOptions options = SuiteOptions.Parse(setup is null ? ["1", "2"] : ["1", "2", "--setup", setup]);
+
+        Assert.Equal(expected, string.Join(' ', options.Setups.Select(CorePlacement.Name)));
+    }
+
+    [Fact]
+    public void AnUnknownSetupIsRejectedWithWhatWasGiven()
+        => Assert.Contains("'pinned'", Assert.Throws<ArgumentException>(() => SuiteOptions.Parse(["--setup", "pinned"])).Message);
+
+    [Fact]
+    public void ProfileRunsUnpinnedAndTakesNoSetup()
+    {
+        Assert.Equal([CoreSetup.Shared], SuiteOptions.ParseProfile(["5"]).Setups);
+        Assert.Contains("--setup", Assert.Throws<ArgumentException>(() => SuiteOptions.ParseProfile(["--setup", "dedicated"])).Message);
+    }
+
+    [Fact]
+    public void TheDefaultConfigurationsLeaveUnsafeInlineOut()
+    {
+        Assert.Equal(
+            [ServerConfiguration.Baseline, ServerConfiguration.SocketsTuned, ServerConfiguration.EpollSafeInline, ServerConfiguration.EpollDefault],
+            SuiteOptions.Parse([]).SelectConfigurations().Select(c => c.Name));
+    }
+
+    [Fact]
+    public void UnsafeInlineIsThereThroughConfigs()
+    {
+        Assert.Equal(
+            [ServerConfiguration.Baseline, ServerConfiguration.EpollUnsafeInline],
+            SuiteOptions.Parse(["--configs", "sockets default,unsafe"]).SelectConfigurations().Select(c => c.Name));
+    }
+
+    [Fact]
+    public void EachConfigurationPassesItsSchedulingToDemoWeb()
+    {
+        Dictionary<string, string[]> arguments = ServerConfiguration.All.ToDictionary(c => c.Name, c => c.Arguments);
+
+        Assert.Equal(ServerConfiguration.Baseline, ServerConfiguration.All[0].Name);
+        Assert.Equal(["--transport", "sockets"], arguments[ServerConfiguration.Baseline]);
+        Assert.Equal(["--transport", "sockets", "--inline", "true"], arguments[ServerConfiguration.SocketsTuned]);
+        Assert.Equal(["--transport", "epoll", "--scheduling", "inline"], arguments[ServerConfiguration.EpollSafeInline]);
+        Assert.Equal(["--transport", "epoll"], arguments[ServerConfiguration.EpollDefault]);
+        Assert.Equal(["--transport", "epoll", "--inline", "true"], arguments[ServerConfiguration.EpollUnsafeInline]);
+    }
 }

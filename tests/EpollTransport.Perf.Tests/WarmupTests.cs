@@ -40,7 +40,7 @@ public sealed class WarmupTests
             new("Sockets default", ScenarioCatalog.Plaintext64, 1, 100_000, 1.5, 10, null, 90, 92, WarmupSeconds: 2),
             new("Sockets tuned", ScenarioCatalog.Plaintext64, 1, 120_000, 6.0, 8, null, 90, 92, WarmupSeconds: 2),
             new("Epoll default", ScenarioCatalog.Plaintext64, 1, 110_000, 1.4, 9, null, 91, 95, WarmupSeconds: 6),
-            new("Epoll inline", ScenarioCatalog.Plaintext64, 1, 140_000, 7.9, 7, null, 90, 93, WarmupSeconds: 3),
+            new("Epoll unsafe inline", ScenarioCatalog.Plaintext64, 1, 140_000, 7.9, 7, null, 90, 93, WarmupSeconds: 3),
         ];
         var results = new Results(ServerConfiguration.All, ScenarioCatalog.All, samples, 1, 5, "None", DateTime.UtcNow, hostFastestNanoseconds: 88);
         string path = Path.Combine(Path.GetTempPath(), $"perf-warmup-{Guid.NewGuid():N}.json");
