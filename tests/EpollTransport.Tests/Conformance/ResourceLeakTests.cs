@@ -76,25 +76,7 @@ public class ResourceLeakTests(ITestOutputHelper output)
     }
 
     /// <summary>Task ids of this process's threads whose (15-character) name starts with "epoll loop".</summary>
-    private static HashSet<string> EpollLoopThreads()
-    {
-        var result = new HashSet<string>();
-        foreach (string task in Directory.GetDirectories("/proc/self/task"))
-        {
-            try
-            {
-                if (File.ReadAllText(Path.Combine(task, "comm")).StartsWith("epoll loop", StringComparison.Ordinal))
-                {
-                    result.Add(Path.GetFileName(task));
-                }
-            }
-            catch (IOException)
-            {
-                // The thread exited while we looked.
-            }
-        }
-        return result;
-    }
+    private static HashSet<string> EpollLoopThreads() => ThreadNames.StartingWith("epoll loop");
 
     private static Task<TestServer> StartAsync(string transport) => TestServer.StartAsync(transport, app =>
     {

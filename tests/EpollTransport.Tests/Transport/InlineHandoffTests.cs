@@ -486,23 +486,5 @@ public class InlineHandoffTests
     }
 
     /// <summary>This process's threads of the transport: loops, spares and the watchdog (names start with "epoll ").</summary>
-    private static HashSet<string> TransportThreads()
-    {
-        var result = new HashSet<string>();
-        foreach (string task in Directory.GetDirectories("/proc/self/task"))
-        {
-            try
-            {
-                if (File.ReadAllText(Path.Combine(task, "comm")).StartsWith("epoll ", StringComparison.Ordinal))
-                {
-                    result.Add(Path.GetFileName(task));
-                }
-            }
-            catch (IOException)
-            {
-                // The thread exited while we looked.
-            }
-        }
-        return result;
-    }
+    private static HashSet<string> TransportThreads() => ThreadNames.StartingWith("epoll ");
 }
