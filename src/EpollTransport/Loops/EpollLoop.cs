@@ -329,6 +329,7 @@ internal sealed class EpollLoop : IFdOwner
         Counters.Wakeups++;
         _batchCount = count;
         _batchCursor = 0;
+        _queueBudget = MaxWorkItemsPerTurn;
         _wokenByHandOffAlone = count == 1 && _epoll.TokenAt(0) == WakeToken;
         _phase = TurnPhase.Batch;
     }
@@ -359,7 +360,7 @@ internal sealed class EpollLoop : IFdOwner
                         {
                             Dispatch(registration, _epoll.EventsAt(i));
                         }
-                        if (!RunApplicationWork())
+                        if (!RunApplicationWorkAndItsSends())
                         {
                             return false;
                         }
@@ -374,7 +375,7 @@ internal sealed class EpollLoop : IFdOwner
                     while (_readCursor < _readContinuationsRunning.Count)
                     {
                         ContinueReading(_readContinuationsRunning[_readCursor++]);
-                        if (!RunApplicationWork())
+                        if (!RunApplicationWorkAndItsSends())
                         {
                             return false;
                         }
@@ -394,7 +395,6 @@ internal sealed class EpollLoop : IFdOwner
                     // at most, which the queue phase runs first.
                     RunDueTimers();
                     Counters.HeldSendsTimedOut += HeldSends.ReleaseOverdue();
-                    _queueBudget = MaxWorkItemsPerTurn;
                     _phase = TurnPhase.Queue;
                     break;
 
@@ -421,6 +421,36 @@ internal sealed class EpollLoop : IFdOwner
                     return true;
             }
         }
+    }
+
+    /// <summary>
+    /// Inline modes, after one connection's transport step: its application continuation, then the work
+    /// that continuation queued (its response's send), before the next connection of the batch. The
+    /// response leaves while its request is still warm in cache, and a peer waiting for it (ping-pong,
+    /// a request per connection at a time) does not wait for the rest of the batch. The queue is FIFO,
+    /// so work other threads queued earlier runs first, within the turn's budget. False if the loop
+    /// was taken over meanwhile.
+    /// </summary>
+    private bool RunApplicationWorkAndItsSends()
+    {
+        if (_applicationScheduler is null)
+        {
+            return true;
+        }
+        if (!RunApplicationWork())
+        {
+            return false;
+        }
+        while (_queueBudget > 0 && Scheduler.TryDequeue(out Action<object?> action, out object? state))
+        {
+            _queueBudget--;
+            RunWorkItem(action, state);
+            if (!RunApplicationWork())
+            {
+                return false;
+            }
+        }
+        return true;
     }
 
     /// <summary>

@@ -126,7 +126,8 @@ internal sealed class LoopThreads
             var spare = new LoopThread(this);
             lock (_gate)
             {
-                if (_stopped)
+                // A stuck thread may have come back and parked meanwhile: never keep more than the target.
+                if (_stopped || _spares.Count >= _spareTarget)
                 {
                     spare.Exit();
                     return;

@@ -52,14 +52,13 @@ public class InlineHandoffTests
                 return "slept";
             });
             app.MapGet("/fast", () => "fast");
+            MapWhere(app);
         });
 
         // One loop makes "another connection of the same loop" certain; with two, the round-robin
         // deal puts half of the fast connections on the blocked loop.
         using HttpClient blocker = server.CreateClient();
-        // Warm the connection: a connection's first request may run on the thread pool (Kestrel starts
-        // connections there); the next one is read and handled on the loop.
-        Assert.Equal("fast", await blocker.GetStringAsync("/fast"));
+        await WarmOnLoopAsync(blocker);
         var stopwatch = Stopwatch.StartNew();
         Task<string> slow = blocker.GetStringAsync("/block");
         await blocking.Task.WaitAsync(Timeout);
@@ -104,6 +103,11 @@ public class InlineHandoffTests
         {
             app.MapGet("/block", () =>
             {
+                if (!OnLoopThread)
+                {
+                    // A blocked thread-pool thread would starve this process's HttpClients, not the loop.
+                    return "retry";
+                }
                 Interlocked.Increment(ref blockingNow);
                 Thread.Sleep(500);
                 Interlocked.Decrement(ref blockingNow);
@@ -133,7 +137,14 @@ public class InlineHandoffTests
         using var blockers = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64 }) { BaseAddress = server.BaseUri, Timeout = Timeout };
         // Open the blockers' connections first, so their requests are handled on the loops.
         await Task.WhenAll(Enumerable.Range(0, 64).Select(_ => blockers.GetStringAsync("/fast")));
-        string[] results = await Task.WhenAll(Enumerable.Range(0, 64).Select(_ => blockers.GetStringAsync("/block"))).WaitAsync(Timeout);
+        string[] results = await Task.WhenAll(Enumerable.Range(0, 64).Select(async _ =>
+        {
+            string result;
+            while ((result = await blockers.GetStringAsync("/block")) == "retry")
+            {
+            }
+            return result;
+        })).WaitAsync(Timeout);
         await stopLoad.CancelAsync();
         await load.WaitAsync(Timeout);
 
@@ -155,8 +166,11 @@ public class InlineHandoffTests
         await using TestServer server = await StartSyncReadServerAsync(transport);
         byte[] upload = RawClient.Payload(7, 4 * 1024 * 1024);
         using HttpClient client = server.CreateClient();
-        // Warm the connection, so the upload's handler runs on the loop (see above).
-        await client.PostAsync("/sync-read", new ByteArrayContent([1]));
+        if (transport == Transports.EpollInline)
+        {
+            // So the upload's handler runs on the loop and blocks it.
+            await WarmOnLoopAsync(client);
+        }
 
         using HttpResponseMessage response = await client.PostAsync("/sync-read", new ByteArrayContent(upload)).WaitAsync(Timeout);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -181,7 +195,7 @@ public class InlineHandoffTests
         await using TestServer server = await StartSyncReadServerAsync(Transports.EpollUnsafeInline, singleLoop: true, connections);
         byte[] upload = RawClient.Payload(7, 4 * 1024 * 1024);
         using HttpClient client = server.CreateClient();
-        await client.PostAsync("/sync-read", new ByteArrayContent([1]));
+        await WarmOnLoopAsync(client);
 
         using var bounded = new CancellationTokenSource(TimeSpan.FromSeconds(3));
         Task<HttpResponseMessage> post = client.PostAsync("/sync-read", new ByteArrayContent(upload), bounded.Token);
@@ -225,12 +239,11 @@ public class InlineHandoffTests
                 await context.Response.Body.FlushAsync();
             });
             app.MapGet("/fast", () => "fast");
+            MapWhere(app);
         });
 
         using Socket stuck = await RawClient.ConnectAsync(server.EndPoint);
-        // A connection's first request may be read by Kestrel's start-up on the thread pool; once it
-        // is idle, the next one is read and handled on the loop.
-        Assert.Equal("fast", (await RawClient.GetAsync(stuck, "/fast")).BodyText);
+        await WarmOnLoopAsync(stuck);
         await RawClient.SendAsync(stuck, "GET /stuck HTTP/1.1\r\nHost: test\r\n\r\n");
         await entered.Task.WaitAsync(Timeout);
         // The loop moves on: other connections are served while the handler is still stuck.
@@ -311,11 +324,12 @@ public class InlineHandoffTests
                 never.Wait();
                 return "unreachable";
             });
+            MapWhere(app);
         }, new TestServerOptions { ShutdownTimeout = TimeSpan.FromSeconds(1) });
         try
         {
             using Socket socket = await RawClient.ConnectAsync(server.EndPoint);
-            Assert.Equal(404, (await RawClient.GetAsync(socket, "/warm")).StatusCode);
+            await WarmOnLoopAsync(socket);
             await RawClient.SendAsync(socket, "GET /never HTTP/1.1\r\nHost: test\r\n\r\n");
             await entered.Task.WaitAsync(Timeout);
             await RawClient.WaitUntilAsync(() => Handoffs(server) >= 1, Timeout, () => "no handoff");
@@ -382,6 +396,7 @@ public class InlineHandoffTests
                 }
                 return id;
             });
+            MapWhere(app);
         }, new TestServerOptions
         {
             ConfigureEpoll = o => o.ConnectionEventsTestHook = connection =>
@@ -400,8 +415,8 @@ public class InlineHandoffTests
         for (int i = 0; i < connections; i++)
         {
             sockets[i] = await RawClient.ConnectAsync(server.EndPoint);
-            // One request first, so every connection sits registered and idle.
-            Assert.Equal("warm", (await RawClient.GetAsync(sockets[i], "/r/warm")).BodyText);
+            // Every connection sits registered and idle, its next request read and handled on the loop.
+            await WarmOnLoopAsync(sockets[i]);
         }
 
         using Socket gateSocket = await RawClient.ConnectAsync(server.EndPoint);
@@ -425,6 +440,9 @@ public class InlineHandoffTests
             await RawClient.WaitUntilAsync(() => reads.Count(r => r.IsCompleted) >= connections - 1, Timeout,
                 () => $"{reads.Count(r => r.IsCompleted)} of {connections - 1} answered with request #{blockedPosition} blocked; handoffs {Handoffs(server)}");
             Assert.Equal(connections - 1, reads.Count(r => r.IsCompletedSuccessfully));
+            // The blocked handler waits (it is not running), so the watchdog moves the loop within one
+            // and a half thresholds; release it only after that, also when it was the batch's last event.
+            await RawClient.WaitUntilAsync(() => Handoffs(server) >= 1, Timeout, () => $"position {blockedPosition}: no handoff");
             releaseBlocked.Set();
             RawResponse[] responses = await Task.WhenAll(reads).WaitAsync(Timeout);
             for (int i = 0; i < connections; i++)
@@ -433,7 +451,6 @@ public class InlineHandoffTests
             }
             // Each request ran once: the blocked event was not dispatched again by the new owner.
             Assert.Equal(connections, Volatile.Read(ref handled));
-            Assert.True(Handoffs(server) >= 1, $"position {blockedPosition}: no handoff");
             Assert.Equal(violations, FdOwnership.Violations);
         }
         finally
@@ -449,6 +466,7 @@ public class InlineHandoffTests
     private static Task<TestServer> StartSyncReadServerAsync(string transport, bool singleLoop = false,
         System.Collections.Concurrent.ConcurrentBag<ConnectionContext>? connections = null) => TestServer.StartAsync(transport, app =>
     {
+        MapWhere(app);
         app.MapPost("/sync-read", (HttpContext context) =>
         {
             // Synchronous on purpose: Request.Body.Read blocks the thread until the bytes arrive.
@@ -475,6 +493,41 @@ public class InlineHandoffTests
         },
         ConfigureEpoll = singleLoop ? o => o.ThreadCount = 1 : null,
     });
+
+    private static bool OnLoopThread => Thread.CurrentThread.Name?.StartsWith("epoll loop", StringComparison.Ordinal) == true;
+
+    /// <summary>Answers "loop" when the request runs on an epoll loop thread, "pool" otherwise.</summary>
+    private static void MapWhere(WebApplication app)
+        => app.MapGet("/where", () => OnLoopThread ? "loop" : "pool");
+
+    /// <summary>
+    /// Kestrel starts every connection on the thread pool, and a request whose bytes are already there
+    /// when Kestrel asks for them runs on the asking thread. Once one request of a connection ran on its
+    /// loop, Kestrel waits for the next one there, so that one is read and handled on the loop too.
+    /// </summary>
+    private static async Task WarmOnLoopAsync(Socket socket)
+    {
+        for (int attempt = 0; attempt < 50; attempt++)
+        {
+            if ((await RawClient.GetAsync(socket, "/where")).BodyText == "loop")
+            {
+                return;
+            }
+        }
+        throw new InvalidOperationException("No request of the connection ran on its loop in 50 attempts.");
+    }
+
+    private static async Task WarmOnLoopAsync(HttpClient client)
+    {
+        for (int attempt = 0; attempt < 50; attempt++)
+        {
+            if (await client.GetStringAsync("/where") == "loop")
+            {
+                return;
+            }
+        }
+        throw new InvalidOperationException("No request of the client's connection ran on its loop in 50 attempts.");
+    }
 
     private static long Handoffs(TestServer server)
         => RawClient.EpollFactory(server)!.GetLoopCounters().Sum(loop => loop.Handoffs);
