@@ -35,17 +35,6 @@ internal sealed class LoopThreads
     /// <summary>Loops handed to another thread so far.</summary>
     public long Handoffs => Interlocked.Read(ref _handoffs);
 
-    public int SpareCount
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _spares.Count;
-            }
-        }
-    }
-
     /// <summary>Starts the first owner of <paramref name="loop"/>.</summary>
     public void Start(EpollLoop loop)
     {
