@@ -9,7 +9,7 @@
 # Usage: perf/run.sh [rounds=3] [seconds=5] [--only TEXT[,TEXT]] [--configs TEXT[,TEXT]] [--setup shared|dedicated|both]
 #                    [--app-log-level LEVEL]
 #          (--setup defaults to both; Epoll unsafe inline runs only when --configs names it: --configs default,tuned,pool,unsafe is all five)
-#        perf/run.sh profile [seconds=5] [--only TEXT[,TEXT]] [--configs TEXT[,TEXT]]
+#        perf/run.sh profile [seconds=5] [--only TEXT[,TEXT]] [--configs TEXT[,TEXT]] [--setup shared|dedicated|both]
 #          (where the server's CPU goes under `perf record`: transport, thread pool, GC, JIT, Kestrel+app)
 # Progress goes to stderr, the tables to stdout. Ctrl+C or SIGTERM stops the load generator and DemoWeb.
 set -euo pipefail

@@ -130,6 +130,29 @@ internal sealed class DemoServerProcess : IAsyncDisposable
         }
     }
 
+    private static readonly HttpClient s_statsClient = new() { Timeout = TimeSpan.FromSeconds(5) };
+
+    /// <summary>
+    /// The loops' handoffs so far (DemoWeb's /stats, the "epolltransport.loop.handoffs" instrument), or -1
+    /// when the server has no such counter (Sockets) or did not answer: how often a handler held a loop
+    /// past the stall threshold, which a benchmark should not see.
+    /// </summary>
+    public async Task<long> HandoffsAsync(CancellationToken cancellation)
+    {
+        try
+        {
+            using var stats = System.Text.Json.JsonDocument.Parse(
+                await s_statsClient.GetStringAsync(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{HttpPort}/stats"), cancellation));
+            return stats.RootElement.TryGetProperty("totals", out var totals) && totals.TryGetProperty("loop.handoffs", out var handoffs)
+                ? handoffs.GetInt64()
+                : -1;
+        }
+        catch (Exception e) when (e is HttpRequestException or System.Text.Json.JsonException or TaskCanceledException && !cancellation.IsCancellationRequested)
+        {
+            return -1;
+        }
+    }
+
     /// <summary>User plus system CPU time of the server so far, in seconds.</summary>
     public double CpuSeconds()
     {

@@ -38,33 +38,41 @@ internal static class ProfileRunner
             return 2;
         }
         await ToolInstaller.EnsureAsync(PerfTool, cancellation);
-        await SuiteRunner.PrepareToolsAsync(scenarios, cancellation);
 
-        Console.WriteLine(Report.TableHeader("scenario", "configuration", "under perf", "transport", "thread pool", "GC", "JIT", "Kestrel+app", "samples"));
-        int failures = 0;
-        foreach (LoadScenario scenario in scenarios)
+        CoreSetup[] setups = options.Setups.Where(s => s == CoreSetup.Shared || CorePlacement.CanDedicate(Environment.ProcessorCount)).ToArray();
+        if (setups.Length > 0)
         {
-            foreach (ServerConfiguration configuration in configurations)
+            await SuiteRunner.PrepareToolsAsync(scenarios, cancellation, pinning: setups.Contains(CoreSetup.Dedicated));
+        }
+        Console.WriteLine(Report.TableHeader("setup", "scenario", "configuration", "under perf", "transport", "thread pool", "GC", "JIT", "Kestrel+app", "samples"));
+        int failures = 0;
+        foreach (CoreSetup setup in setups)
+        {
+            var placement = new CorePlacement(setup, Environment.ProcessorCount);
+            foreach (LoadScenario scenario in scenarios)
             {
-                try
+                foreach (ServerConfiguration configuration in configurations)
                 {
-                    Console.WriteLine(await ProfileAsync(demoWeb, configuration, scenario, options, cancellation));
-                }
-                catch (Exception e) when (e is not OperationCanceledException || !cancellation.IsCancellationRequested)
-                {
-                    failures++;
-                    Console.Error.WriteLine($"{scenario.Name}, {configuration.Name}: FAILED: {e.Message}");
+                    try
+                    {
+                        Console.WriteLine(await ProfileAsync(demoWeb, configuration, scenario, placement, options, cancellation));
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException || !cancellation.IsCancellationRequested)
+                    {
+                        failures++;
+                        Console.Error.WriteLine($"{CorePlacement.Name(setup)}, {scenario.Name}, {configuration.Name}: FAILED: {e.Message}");
+                    }
                 }
             }
         }
         return failures == 0 ? 0 : 1;
     }
 
-    private static async Task<string> ProfileAsync(string demoWeb, ServerConfiguration configuration, LoadScenario scenario, SuiteOptions options, CancellationToken cancellation)
+    private static async Task<string> ProfileAsync(string demoWeb, ServerConfiguration configuration, LoadScenario scenario, CorePlacement placement, SuiteOptions options, CancellationToken cancellation)
     {
         ServerConfiguration mapped = configuration with { Environment = [.. configuration.Environment, .. PerfMapEnvironment] };
-        await using DemoServerProcess server = await DemoServerProcess.StartAsync(demoWeb, mapped, options.AppLogLevel, CorePlacement.Unpinned, cancellation);
-        Console.Error.WriteLine($"{scenario.Name}, {configuration.Name}: settling, then recording ...");
+        await using DemoServerProcess server = await DemoServerProcess.StartAsync(demoWeb, mapped, options.AppLogLevel, placement, cancellation);
+        Console.Error.WriteLine($"{CorePlacement.Name(placement.Setup)}, {scenario.Name}, {configuration.Name}: settling, then recording ...");
         await scenario.MeasureAsync(server, options.Seconds, cancellation);
 
         string data = Path.Combine(Path.GetTempPath(), $"epolltransport-profile-{Environment.ProcessId}.data");
@@ -99,7 +107,7 @@ internal static class ProfileRunner
         }
         string Share(int part) => string.Create(CultureInfo.InvariantCulture, $"{100.0 * part / split.Samples:F1}%");
         return string.Create(CultureInfo.InvariantCulture,
-            $"| {scenario.Name} | {configuration.Name} | {Report.Number(measurement.Value, scenario.Unit)} {scenario.Unit} | {Share(split.Transport)} | {Share(split.ThreadPool)} | {Share(split.Gc)} | {Share(split.Jit)} | {Share(split.KestrelAndApp)} | {split.Samples} |");
+            $"| {CorePlacement.Name(placement.Setup)} | {scenario.Name} | {configuration.Name} | {Report.Number(measurement.Value, scenario.Unit)} {scenario.Unit} | {Share(split.Transport)} | {Share(split.ThreadPool)} | {Share(split.Gc)} | {Share(split.Jit)} | {Share(split.KestrelAndApp)} | {split.Samples} |");
     }
 
     // perf needs root to attach to another process; anyone else goes through sudo, as apt-get does.

@@ -20,6 +20,11 @@ internal static class Report
         text.AppendLine(CultureInfo.InvariantCulture, $"Medians of {results.Rounds} alternating round(s) of {results.Seconds} s per scenario ({WarmupPhrase(results)}); ratios to {ServerConfiguration.Baseline} from the same run and core setup. {results.Processors} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}; load generators on the same machine, {setups}; DemoWeb's log level {results.AppLogLevel}. Started {results.StartedUtc.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)} UTC.");
         text.AppendLine();
         text.AppendLine(HostCheckLine(results));
+        if (HandoffLine(results) is { } handoffs)
+        {
+            text.AppendLine();
+            text.AppendLine(handoffs);
+        }
         if (results.PredatesSafeInline)
         {
             text.AppendLine();
@@ -160,6 +165,18 @@ internal static class Report
         int longer = warmups.Count(w => w > Warmup.LeastSeconds);
         return string.Create(CultureInfo.InvariantCulture,
             $"each after a warm-up of at least {Warmup.LeastSeconds} s that went on until the server's tiered JIT compilation had settled: {longer} of {warmups.Length} warm-ups took longer, up to {warmups.Max()} s");
+    }
+
+    /// <summary>
+    /// How often a loop was handed off during the samples (warm-ups included), per configuration that
+    /// counts handoffs; null when no sample counted them (Sockets, or a run saved before they were counted).
+    /// </summary>
+    public static string? HandoffLine(Results results)
+    {
+        var counted = results.Samples.Where(s => s.Handoffs >= 0).GroupBy(s => s.Configuration)
+            .Select(g => string.Create(CultureInfo.InvariantCulture, $"{g.Key} {g.Sum(s => s.Handoffs)} in {g.Count()} samples ({g.Count(s => s.Handoffs > 0)} with any)"))
+            .ToArray();
+        return counted.Length == 0 ? null : "Loop handoffs during the samples (a handler held its loop past the stall threshold): " + string.Join("; ", counted) + ".";
     }
 
     /// <summary>What the host check found, in one sentence for the report's header.</summary>

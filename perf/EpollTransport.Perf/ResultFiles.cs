@@ -114,6 +114,7 @@ internal static class ResultFiles
                 hostSlow = s.HostSlow,
                 warmupSeconds = s.WarmupSeconds,
                 setup = CorePlacement.Name(s.Setup),
+                handoffs = s.Handoffs,
                 error = s.Error,
             }),
         };

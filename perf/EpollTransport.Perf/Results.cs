@@ -11,7 +11,7 @@ namespace EpollTransport.Perf;
 /// </summary>
 internal sealed record Sample(string Configuration, string Scenario, int Round, double Value, double P99Milliseconds, double CpuMilliseconds, string? Error,
     double ProbeBeforeNanoseconds = double.NaN, double ProbeAfterNanoseconds = double.NaN, int Attempts = 1, bool HostSlow = false, int WarmupSeconds = 0,
-    CoreSetup Setup = CoreSetup.Shared);
+    CoreSetup Setup = CoreSetup.Shared, long Handoffs = -1);
 
 /// <summary>
 /// The samples of a suite run, with medians and ratios to the baseline configuration. Figures are per

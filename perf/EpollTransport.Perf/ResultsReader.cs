@@ -49,7 +49,8 @@ internal static class ResultsReader
                 s.TryGetProperty("attempts", out JsonElement attempts) ? attempts.GetInt32() : 1,
                 s.TryGetProperty("hostSlow", out JsonElement slow) && slow.GetBoolean(),
                 s.TryGetProperty("warmupSeconds", out JsonElement warmup) ? warmup.GetInt32() : 0,
-                s.TryGetProperty("setup", out JsonElement setup) ? CorePlacement.Parse(setup.GetString() ?? string.Empty) : CoreSetup.Shared))
+                s.TryGetProperty("setup", out JsonElement setup) ? CorePlacement.Parse(setup.GetString() ?? string.Empty) : CoreSetup.Shared,
+                s.TryGetProperty("handoffs", out JsonElement handoffs) ? handoffs.GetInt64() : -1))
             .ToArray();
         CoreSetup[]? setups = predatesSafeInline ? null : setupsElement.EnumerateArray().Select(e => CorePlacement.Parse(e.GetString() ?? string.Empty)).ToArray();
         int? processors = root.TryGetProperty("machine", out JsonElement machine) && machine.TryGetProperty("processors", out JsonElement count) ? count.GetInt32() : null;

@@ -32,7 +32,8 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
 
           profile                each selected load scenario (default: all) on each selected configuration
                                  (default: Sockets default and Epoll default) under `perf record`, with the
-                                 server's CPU split into transport, thread pool, GC, JIT and Kestrel+app
+                                 server's CPU split into transport, thread pool, GC, JIT and Kestrel+app;
+                                 --setup applies too (default: shared)
 
           report                 judges saved runs (perf/results/<stamp>.json) again with the current
                                  target rules: one run's tables, or for several, how often each target held
@@ -51,7 +52,8 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
         var only = new List<string>();
         var configs = new List<string>();
         string appLogLevel = DefaultAppLogLevel;
-        CoreSetup[] setups = [CoreSetup.Shared, CoreSetup.Dedicated];
+        // The suite takes both setups unless told; a profile only the shared one, as before --setup existed.
+        CoreSetup[] setups = profile ? [CoreSetup.Shared] : [CoreSetup.Shared, CoreSetup.Dedicated];
         for (int i = 0; i < args.Count; i++)
         {
             string arg = args[i];
@@ -72,7 +74,7 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
                 case "--configs":
                     configs.AddRange(List(Value(args, ref i)));
                     break;
-                case "--setup" when !profile:
+                case "--setup":
                     setups = ParseSetups(Value(args, ref i));
                     break;
                 default:
@@ -96,7 +98,7 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
                     break;
             }
         }
-        return new SuiteOptions(rounds, seconds, only.ToArray(), configs.ToArray(), appLogLevel, profile ? [CoreSetup.Shared] : setups);
+        return new SuiteOptions(rounds, seconds, only.ToArray(), configs.ToArray(), appLogLevel, setups);
     }
 
     public IReadOnlyList<Scenario> SelectScenarios(IEnumerable<Scenario> scenarios) =>

@@ -177,11 +177,17 @@ internal static class SuiteRunner
 
     private static async Task<Sample> MeasureAsync(DemoServerProcess server, ServerConfiguration configuration, Scenario scenario, int round, int seconds, HostPhaseGuard? guard, CancellationToken cancellation)
     {
+        // Handoffs over the sample, warm-up included: a benchmark's handlers never block, so any handoff
+        // here is a busy thread taken for a stuck one, and worth seeing next to the figure.
+        long handoffsBefore = await server.HandoffsAsync(cancellation);
+        async Task<long> HandoffsSinceAsync() =>
+            handoffsBefore < 0 ? -1 : Math.Max(-1, await server.HandoffsAsync(cancellation) - handoffsBefore);
         if (guard is null || !scenario.SensitiveToHostPhase)
         {
             Measurement once = await scenario.MeasureAsync(server, seconds, cancellation);
             server.EnsureRunning();
-            return new Sample(configuration.Name, scenario.Name, round, once.Value, once.P99Milliseconds, once.CpuMilliseconds, null, WarmupSeconds: once.WarmupSeconds, Setup: server.Placement.Setup);
+            return new Sample(configuration.Name, scenario.Name, round, once.Value, once.P99Milliseconds, once.CpuMilliseconds, null, WarmupSeconds: once.WarmupSeconds, Setup: server.Placement.Setup,
+                Handoffs: await HandoffsSinceAsync());
         }
         for (int attempt = 1; ; attempt++)
         {
@@ -192,7 +198,8 @@ internal static class SuiteRunner
             bool slow = guard.Observe(after) | guard.IsSlow(before);
             if (!slow || attempt == MaxAttempts)
             {
-                return new Sample(configuration.Name, scenario.Name, round, m.Value, m.P99Milliseconds, m.CpuMilliseconds, null, before, after, attempt, slow, m.WarmupSeconds, server.Placement.Setup);
+                return new Sample(configuration.Name, scenario.Name, round, m.Value, m.P99Milliseconds, m.CpuMilliseconds, null, before, after, attempt, slow, m.WarmupSeconds, server.Placement.Setup,
+                    await HandoffsSinceAsync());
             }
             Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  slow host phase around this sample (cross-core round trip {before:F0} ns before, {after:F0} ns after, fastest {guard.FastestNanoseconds:F0} ns): measuring again"));
@@ -272,7 +279,8 @@ internal static class SuiteRunner
             : $"{Report.Number(s.Value, scenario.Unit),12} {scenario.Unit,-8}"
               + (scenario.HasP99 ? $"  p99 {Report.Number(s.P99Milliseconds, "ms"),7} ms" : string.Empty)
               + (scenario.CpuUnit is not null ? $"  {Report.Number(s.CpuMilliseconds, scenario.CpuUnit),7} {scenario.CpuUnit}" : string.Empty)
-              + (s.WarmupSeconds > Warmup.LeastSeconds ? $"  (warm-up {s.WarmupSeconds} s)" : string.Empty);
+              + (s.WarmupSeconds > Warmup.LeastSeconds ? $"  (warm-up {s.WarmupSeconds} s)" : string.Empty)
+              + (s.Handoffs > 0 ? $"  {s.Handoffs} handoff(s)" : string.Empty);
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"[{done,3}/{total}] round {s.Round}/{rounds} {CorePlacement.Name(s.Setup),-9}  {s.Configuration,-19}  {s.Scenario,-36} {figures}   ~{left.TotalMinutes:F0} min left"));
     }

@@ -52,10 +52,11 @@ public sealed class SuiteOptionsTests
         => Assert.Contains("'pinned'", Assert.Throws<ArgumentException>(() => SuiteOptions.Parse(["--setup", "pinned"])).Message);
 
     [Fact]
-    public void ProfileRunsUnpinnedAndTakesNoSetup()
+    public void ProfileRunsUnpinnedUnlessToldOtherwise()
     {
         Assert.Equal([CoreSetup.Shared], SuiteOptions.ParseProfile(["5"]).Setups);
-        Assert.Contains("--setup", Assert.Throws<ArgumentException>(() => SuiteOptions.ParseProfile(["--setup", "dedicated"])).Message);
+        Assert.Equal([CoreSetup.Dedicated], SuiteOptions.ParseProfile(["5", "--setup", "dedicated"]).Setups);
+        Assert.Equal([CoreSetup.Shared, CoreSetup.Dedicated], SuiteOptions.ParseProfile(["--setup", "both"]).Setups);
     }
 
     [Fact]
