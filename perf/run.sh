@@ -11,6 +11,9 @@
 #          (--setup defaults to both; Epoll unsafe inline runs only when --configs names it: --configs default,tuned,pool,unsafe is all five)
 #        perf/run.sh profile [seconds=5] [--only TEXT[,TEXT]] [--configs TEXT[,TEXT]] [--setup shared|dedicated|both]
 #          (where the server's CPU goes under `perf record`: transport, thread pool, GC, JIT, Kestrel+app)
+#        perf/run.sh soak [minutes=10] [--configs NAME]
+#          (one DemoWeb under mixed HTTP/1.1, churn, h2c, WebSocket and echo load: RSS slope, errors, descriptors
+#          and threads back to baseline; perf/results/soak-<stamp>.md and .svg)
 # Progress goes to stderr, the tables to stdout. Ctrl+C or SIGTERM stops the load generator and DemoWeb.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +21,9 @@ cd "$(dirname "$0")/.."
 if [[ ${1:-} == profile ]]; then
   shift
   arguments=(profile "$@")
+elif [[ ${1:-} == soak ]]; then
+  shift
+  arguments=(soak "$@")
 else
   rounds=3
   seconds=5

@@ -7,6 +7,7 @@ using EpollTransport.Perf;
 //   dotnet run -c Release --project perf/EpollTransport.Perf -- http [rounds] [seconds] [...]   (HTTP scenarios only)
 //   dotnet run -c Release --project perf/EpollTransport.Perf -- profile [seconds=5] [--only ...] [--configs ...] [--setup ...]
 //   dotnet run -c Release --project perf/EpollTransport.Perf -- accept [seconds] [clients]
+//   dotnet run -c Release --project perf/EpollTransport.Perf -- soak [minutes=10] [--configs NAME]
 //   dotnet run -c Release --project perf/EpollTransport.Perf -- report perf/results/<stamp>.json [...]
 Directory.SetCurrentDirectory(RepositoryRoot());
 
@@ -44,6 +45,17 @@ try
             return await SuiteRunner.RunAsync(SuiteOptions.Parse(rest), ScenarioCatalog.All.Where(s => s.IsHttp).ToArray(), stop.Token);
         case "profile":
             return await ProfileRunner.RunAsync(SuiteOptions.ParseProfile(rest), ScenarioCatalog.All, stop.Token);
+        case "soak":
+        {
+            int minutes = rest.Length > 0 && int.TryParse(rest[0], CultureInfo.InvariantCulture, out int m) ? m : 10;
+            int config = Array.IndexOf(rest, "--configs");
+            string configuration = config >= 0 && config + 1 < rest.Length ? rest[config + 1] : ServerConfiguration.EpollDefault;
+            if (minutes < 1)
+            {
+                throw new ArgumentException($"soak minutes must be at least 1; it was {minutes}.");
+            }
+            return await SoakRunner.RunAsync(minutes, configuration, stop.Token);
+        }
         case "report":
             Console.WriteLine(RunHistoryReport.Render(rest.Select(ResultsReader.Load).ToArray()));
             return 0;

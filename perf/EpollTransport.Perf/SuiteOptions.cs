@@ -35,6 +35,11 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
                                  server's CPU split into transport, thread pool, GC, JIT and Kestrel+app;
                                  --setup applies too (default: shared)
 
+          soak [MINUTES]         one DemoWeb (default: Epoll default; --configs NAME for another) under HTTP/1.1
+                                 keep-alive and churn, h2c, WebSocket and TCP echo load at once for MINUTES
+                                 (default 10): RSS slope after the warm-up, errors, descriptors and threads
+                                 back to baseline
+
           report                 judges saved runs (perf/results/<stamp>.json) again with the current
                                  target rules: one run's tables, or for several, how often each target held
         """;

@@ -17,10 +17,25 @@ public sealed class DemoEndpoints
     public void Configure(KestrelServerOptions kestrel, DemoSettings settings, X509Certificate2? certificate)
     {
         string? firstHost = null;
+        if (settings.ListenFd is int fd)
+        {
+            // The inherited socket replaces the URLs' HTTP endpoints; the other ports keep their host.
+            kestrel.ListenHandle((ulong)fd, options =>
+            {
+                options.Protocols = HttpProtocols.Http1AndHttp2;
+                _endpoints.Add(("http", "http", false, options));
+            });
+        }
         foreach (string url in settings.Urls)
         {
             // Kestrel's wildcards ("*", "+") are not valid URI hosts; they mean every interface.
             var uri = new Uri(url.Replace("*", "0.0.0.0", StringComparison.Ordinal).Replace("+", "0.0.0.0", StringComparison.Ordinal));
+            if (settings.ListenFd is not null)
+            {
+                // The inherited socket is the HTTP endpoint; the URL only gives the other ports their host.
+                firstHost ??= uri.Host;
+                continue;
+            }
             bool https = uri.Scheme == Uri.UriSchemeHttps;
             if (https && certificate is null)
             {
@@ -60,7 +75,9 @@ public sealed class DemoEndpoints
 
     /// <summary>Role, and the address as bound (valid once the server has started).</summary>
     public IEnumerable<(string Role, string Address)> Describe()
-        => _endpoints.Select(e => (e.Role, $"{e.Scheme}://{Format(e.Localhost, e.Options)}"));
+        => _endpoints.Select(e => (e.Role, e.Options.EndPoint is FileHandleEndPoint handle
+            ? $"{e.Scheme} on the inherited socket fd {handle.FileHandle}"
+            : $"{e.Scheme}://{Format(e.Localhost, e.Options)}"));
 
     private void Listen(KestrelServerOptions kestrel, string role, string scheme, string host, int port, Action<ListenOptions> configure)
     {

@@ -16,7 +16,8 @@ public sealed record DemoSettings(
     bool EchoUpper,
     int H2cPort,
     bool Https,
-    int HttpsPort)
+    int HttpsPort,
+    int? ListenFd = null)
 {
     public const string DefaultUrl = "http://localhost:5000";
 
@@ -40,7 +41,22 @@ public sealed record DemoSettings(
             configuration.GetValue<bool>("echo-upper"),
             Port(configuration, "h2c-port", 5002),
             configuration.GetValue<bool>("https"),
-            Port(configuration, "https-port", 5003));
+            Port(configuration, "https-port", 5003),
+            ParseListenFd(configuration));
+    }
+
+    /// <summary>
+    /// `--listen-fd N`: serve HTTP on an inherited listening socket (systemd socket activation passes
+    /// fd 3; a supervisor that keeps the socket across restarts passes its own) instead of the URLs.
+    /// </summary>
+    private static int? ParseListenFd(IConfiguration configuration)
+    {
+        int? fd = configuration.GetValue<int?>("listen-fd");
+        if (fd is < 0)
+        {
+            throw new ArgumentOutOfRangeException("listen-fd", fd, $"--listen-fd must be an open descriptor number; it was {fd}.");
+        }
+        return fd;
     }
 
     /// <summary>`--scheduling inline|threadpool`: where the epoll transport runs application code (its default when absent).</summary>

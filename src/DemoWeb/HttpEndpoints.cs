@@ -12,6 +12,9 @@ public static class HttpEndpoints
     public static void Map(WebApplication app, DemoSettings settings)
     {
         // TechEmpower shapes: kept lean, they are what benchmark runs measure.
+        // Which process answered: for restarts, where two DemoWebs share one listening socket.
+        app.MapGet("/process", static () => Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
         app.MapGet("/plaintext", static (HttpContext context) =>
         {
             context.Response.ContentType = "text/plain";

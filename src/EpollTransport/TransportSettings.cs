@@ -38,6 +38,8 @@ internal sealed class TransportSettings
         NoDelay = options.NoDelay;
         ReusePort = options.ReusePort;
         ConnectionEventsTestHook = options.ConnectionEventsTestHook;
+        AcceptFaultTestHook = options.AcceptFaultTestHook;
+        DescriptorLimitTestHook = options.DescriptorLimitTestHook;
         FinOnError = AppContext.TryGetSwitch(FinOnErrorSwitch, out bool finOnError) && finOnError;
     }
 
@@ -65,4 +67,8 @@ internal sealed class TransportSettings
     public bool FinOnError { get; }
 
     public Action<Microsoft.AspNetCore.Connections.ConnectionContext>? ConnectionEventsTestHook { get; }
+
+    public Func<Interop.Errno>? AcceptFaultTestHook { get; }
+
+    public Func<long>? DescriptorLimitTestHook { get; }
 }

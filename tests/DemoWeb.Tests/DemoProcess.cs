@@ -25,15 +25,27 @@ public sealed class DemoProcess : IDisposable
 
     public int ExitCode => _process.ExitCode;
 
+    /// <summary>The process id (a launcher such as prlimit execs dotnet, so this is DemoWeb's).</summary>
+    public int ProcessId => _process.Id;
+
     /// <summary>Starts DemoWeb and returns once its banner is complete.</summary>
-    public static async Task<DemoProcess> StartAsync(string[] args, IReadOnlyDictionary<string, string>? environment = null)
+    /// <param name="launcher">A command that runs DemoWeb under it by exec, such as <c>prlimit --nofile=256:256</c>.</param>
+    public static async Task<DemoProcess> StartAsync(string[] args, IReadOnlyDictionary<string, string>? environment = null, string[]? launcher = null)
     {
-        var start = new ProcessStartInfo("dotnet")
+        var start = new ProcessStartInfo(launcher is { Length: > 0 } ? launcher[0] : "dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (launcher is { Length: > 0 })
+        {
+            foreach (string arg in launcher[1..])
+            {
+                start.ArgumentList.Add(arg);
+            }
+            start.ArgumentList.Add("dotnet");
+        }
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "DemoWeb.dll"));
         foreach (string arg in args)
         {
@@ -82,6 +94,33 @@ public sealed class DemoProcess : IDisposable
             throw new InvalidOperationException($"kill -{signal} {_process.Id} failed ({exitCode}): {output}");
         }
     }
+
+    /// <summary>User plus system CPU time DemoWeb has used so far (/proc/PID/stat, clock ticks of 10 ms).</summary>
+    public TimeSpan CpuTime()
+    {
+        string stat = File.ReadAllText($"/proc/{_process.Id}/stat");
+        // Fields after the command name, which is in parentheses and may hold spaces: state is field 3,
+        // utime and stime fields 14 and 15.
+        string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        long ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+        return TimeSpan.FromMilliseconds(ticks * 10);
+    }
+
+    /// <summary>Descriptors DemoWeb has open now (of every kind: the runtime keeps each loaded assembly open too).</summary>
+    public int OpenDescriptors() => Directory.GetFileSystemEntries($"/proc/{_process.Id}/fd").Length;
+
+    /// <summary>Sockets DemoWeb has open now: its listeners and connections, nothing the runtime opens lazily.</summary>
+    public int OpenSockets() => Directory.GetFileSystemEntries($"/proc/{_process.Id}/fd").Count(fd =>
+    {
+        try
+        {
+            return new FileInfo(fd).LinkTarget?.StartsWith("socket:", StringComparison.Ordinal) == true;
+        }
+        catch (IOException)
+        {
+            return false; // closed while we looked
+        }
+    });
 
     public async Task WaitForExitAsync(TimeSpan timeout)
     {

@@ -41,6 +41,9 @@ internal static partial class EpollTransportLog
     [LoggerMessage(32, LogLevel.Warning, "Accepting on {EndPoint} failed with {Errno}; pausing accepts on this loop for {DelayMilliseconds} ms.", EventName = "AcceptFailed")]
     public static partial void AcceptFailed(ILogger logger, string endPoint, string errno, int delayMilliseconds);
 
+    [LoggerMessage(40, LogLevel.Warning, "Connections on {EndPoint} reached the descriptor limit: {OpenDescriptors} of {Limit} descriptors are open (RLIMIT_NOFILE) and the last {Reserve} are kept for the runtime and the application, so new connections are reset ({Refused} so far on loop {LoopIndex}). Accepts pause for {DelayMilliseconds} ms and resume by themselves once descriptors are free. Raise the limit (systemd LimitNOFILE=, ulimit -n, docker --ulimit nofile=) if this is normal load.", EventName = "DescriptorLimitReached")]
+    public static partial void DescriptorLimitReached(ILogger logger, string endPoint, int openDescriptors, long limit, int reserve, long refused, int loopIndex, int delayMilliseconds);
+
     [LoggerMessage(33, LogLevel.Debug, "A pending connection on {EndPoint} was dropped before it could be accepted ({Errno}).", EventName = "AcceptRetried")]
     public static partial void AcceptRetried(ILogger logger, string endPoint, string errno);
 

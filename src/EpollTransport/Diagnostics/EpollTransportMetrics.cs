@@ -24,6 +24,9 @@ internal sealed class EpollTransportMetrics : IDisposable
             () => Measure(snapshot, s => s.ConnectionsCurrent), "{connection}", "Connections each loop owns now.");
         _meter.CreateObservableCounter("epolltransport.connections.accepted",
             () => Measure(snapshot, s => s.ConnectionsAccepted), "{connection}", "Connections each loop has accepted.");
+        _meter.CreateObservableCounter("epolltransport.connections.refused",
+            () => Measure(snapshot, s => s.ConnectionsRefused), "{connection}",
+            "Connections each loop reset at once because the process was within its descriptor reserve of RLIMIT_NOFILE.");
         _meter.CreateObservableCounter("epolltransport.bytes.received",
             () => Measure(snapshot, s => s.BytesReceived), "By", "Bytes read from sockets.");
         _meter.CreateObservableCounter("epolltransport.bytes.sent",

@@ -8,6 +8,9 @@ internal sealed class LoopCounters
 {
     public long ConnectionsAccepted;
     public long ConnectionsCurrent;
+
+    /// <summary>Connections reset at once because accepting them would have eaten into the descriptor reserve.</summary>
+    public long ConnectionsRefused;
     public long BytesReceived;
     public long BytesSent;
     public long Reads;
@@ -34,5 +37,6 @@ internal sealed class LoopCounters
         Volatile.Read(ref Writes),
         Volatile.Read(ref Wakeups),
         Volatile.Read(ref HeldSendsTimedOut),
-        Interlocked.Read(ref Handoffs));
+        Interlocked.Read(ref Handoffs),
+        Volatile.Read(ref ConnectionsRefused));
 }

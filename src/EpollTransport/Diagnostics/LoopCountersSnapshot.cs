@@ -17,6 +17,10 @@ namespace EpollTransport.Diagnostics;
 /// Times the loop was moved to another thread because application code held its thread longer than
 /// the inline stall threshold (safe inline mode only).
 /// </param>
+/// <param name="ConnectionsRefused">
+/// Connections the loop accepted and reset at once because the process was within its descriptor
+/// reserve of <c>RLIMIT_NOFILE</c> (see "Descriptor limit" in the README).
+/// </param>
 public readonly record struct LoopCountersSnapshot(
     int LoopIndex,
     long ConnectionsCurrent,
@@ -27,4 +31,5 @@ public readonly record struct LoopCountersSnapshot(
     long Writes,
     long Wakeups,
     long HeldSendsTimedOut,
-    long Handoffs);
+    long Handoffs,
+    long ConnectionsRefused = 0);

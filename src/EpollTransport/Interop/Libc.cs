@@ -73,6 +73,16 @@ internal static unsafe partial class Libc
     [LibraryImport(LibraryName, SetLastError = true)]
     internal static partial int eventfd(uint initialValue, int flags);
 
+    [LibraryImport(LibraryName, SetLastError = true)]
+    internal static partial int getrlimit(int resource, ResourceLimit* limit);
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct ResourceLimit
+    {
+        public ulong Current;
+        public ulong Maximum;
+    }
+
     [StructLayout(LayoutKind.Sequential)]
     internal struct IoVector
     {

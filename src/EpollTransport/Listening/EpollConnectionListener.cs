@@ -15,8 +15,6 @@ namespace EpollTransport.Listening;
 /// </summary>
 internal sealed class EpollConnectionListener : IConnectionListener
 {
-    private static readonly TimeSpan s_warningInterval = TimeSpan.FromSeconds(10);
-
     private readonly ListenSocket[] _sockets;
     private readonly AcceptRegistration[] _registrations;
     private readonly EpollLoop[] _loops;
@@ -32,7 +30,8 @@ internal sealed class EpollConnectionListener : IConnectionListener
     private readonly object _unbindLock = new();
     private Task? _unbindTask;
     private int _disposed;
-    private long _lastWarningTicks = long.MinValue;
+    private readonly WarningGate _acceptFailureWarnings = new();
+    private readonly WarningGate _descriptorLimitWarnings = new();
 
     private EpollConnectionListener(EpollLoopGroup group, ListenSocket[] sockets, Func<ValueTask> releaseGroup, ILogger logger)
     {
@@ -165,11 +164,22 @@ internal sealed class EpollConnectionListener : IConnectionListener
     public void ReportAcceptFailure(EndPoint endPoint, Errno errno, TimeSpan pause)
     {
         // At most one warning per interval, however many loops and retries fail.
-        long now = Environment.TickCount64;
-        long last = Interlocked.Read(ref _lastWarningTicks);
-        if (now - last >= (long)s_warningInterval.TotalMilliseconds && Interlocked.CompareExchange(ref _lastWarningTicks, now, last) == last)
+        if (_acceptFailureWarnings.TryTakeTurn())
         {
             EpollTransportLog.AcceptFailed(_logger, endPoint.ToString()!, errno.Name, (int)pause.TotalMilliseconds);
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="loop"/> reset connections because the process is within its descriptor
+    /// reserve, and pauses accepting. At most one warning per interval for all loops. Loop thread.
+    /// </summary>
+    public void ReportDescriptorLimit(EpollLoop loop, EndPoint endPoint, DescriptorReserve reserve, TimeSpan pause)
+    {
+        if (_descriptorLimitWarnings.TryTakeTurn())
+        {
+            EpollTransportLog.DescriptorLimitReached(_logger, endPoint.ToString()!, DescriptorLimit.OpenCount(),
+                reserve.Limit, reserve.Reserve, loop.Counters.ConnectionsRefused, loop.Index, (int)pause.TotalMilliseconds);
         }
     }
 
@@ -205,9 +215,26 @@ internal sealed class EpollConnectionListener : IConnectionListener
     {
         try
         {
-            // Every loop drops the listening fd from its epoll before the fd is closed, so no loop is
-            // ever inside accept4 on a closed (or reused) descriptor.
-            await Task.WhenAll(_registrations.Select(r => r.Loop.InvokeAsync(r.Remove))).ConfigureAwait(false);
+            // Gracefully: the kernel queues little more here (backlog 0, see StopQueueing), and what it
+            // already queued is accepted and handed to Kestrel (which is still serving: it starts closing
+            // connections only after every listener is unbound) instead of being reset by the close. Every loop then drops the listening fd from its epoll before
+            // the fd is closed, so no loop is ever inside accept4 on a closed (or reused) descriptor.
+            foreach (ListenSocket socket in _sockets)
+            {
+                socket.StopQueueing();
+            }
+            // Twice: what arrived while the first pass went round the loops is taken by the second,
+            // which leaves only the microseconds between its last accept4 and the close.
+            await Task.WhenAll(_registrations.Select(r => r.Loop.InvokeAsync(r.Drain))).ConfigureAwait(false);
+            await Task.WhenAll(_registrations.Select(r => r.Loop.InvokeAsync(() =>
+            {
+                r.Drain();
+                r.Remove();
+            }))).ConfigureAwait(false);
+            // A drained connection may have been dealt to another loop (round-robin): that loop starts it
+            // from its queue. One more pass through every loop's queue lets those starts reach the
+            // channel before it completes, instead of finding it closed and discarding the connection.
+            await Task.WhenAll(_loops.Select(loop => loop.InvokeAsync(static () => { }))).ConfigureAwait(false);
         }
         finally
         {

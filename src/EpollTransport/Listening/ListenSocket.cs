@@ -13,9 +13,10 @@ internal sealed class ListenSocket : IDisposable
     private readonly string? _unixSocketPath;
     private readonly IPAddress? _boundAddress;
 
-    private ListenSocket(SafeFdHandle handle, EndPoint endPoint, string? unixSocketPath)
+    private ListenSocket(SafeFdHandle handle, EndPoint endPoint, string? unixSocketPath, bool owned = true)
     {
         _handle = handle;
+        IsOwned = owned;
         EndPoint = endPoint;
         _unixSocketPath = unixSocketPath;
         if (endPoint is IPEndPoint ip)
@@ -26,6 +27,9 @@ internal sealed class ListenSocket : IDisposable
     }
 
     public SocketFd Fd => new(_handle.Fd);
+
+    /// <summary>Created here (and closed here), as opposed to adopted from an inherited fd that stays the caller's.</summary>
+    public bool IsOwned { get; }
 
     /// <summary>The endpoint actually bound (the kernel's port when port 0 was asked for).</summary>
     public EndPoint EndPoint { get; }
@@ -110,9 +114,34 @@ internal sealed class ListenSocket : IDisposable
         }
         // accept4 on a blocking listening socket would stall the loop thread.
         Check(fd.SetNonBlocking(), "fcntl(O_NONBLOCK)", endPoint);
-        Check(fd.Listen(settings.Backlog), "listen", endPoint);
+        // A socket that already listens keeps its owner's backlog (systemd's Backlog=, a supervisor's
+        // choice, or another process serving the same queue); only a socket that is merely bound is
+        // made to listen here.
+        Check(fd.GetOption(SOL_SOCKET, SO_ACCEPTCONN, out int listening), "getsockopt(SO_ACCEPTCONN)", endPoint);
+        if (listening == 0)
+        {
+            Check(fd.Listen(settings.Backlog), "listen", endPoint);
+        }
         EndPoint bound = fd.GetLocalEndPoint() ?? endPoint;
-        return new ListenSocket(new SafeFdHandle(fd.Value, ownsHandle: false), bound, unixSocketPath: null);
+        return new ListenSocket(new SafeFdHandle(fd.Value, ownsHandle: false), bound, unixSocketPath: null, owned: false);
+    }
+
+    /// <summary>
+    /// The first step of closing gracefully: a backlog of 0 lets the kernel queue at most one more
+    /// connection here (SYNs beyond it are dropped, and their clients retransmit about a second later,
+    /// by when the socket is closed and another socket of the port's SO_REUSEPORT group, or a restarted
+    /// server, takes them), so the drain that follows has little left to race with. It does not close
+    /// the window entirely: a connection that completes between the last accept and the close is still
+    /// reset, which only the kernel can prevent (net.ipv4.tcp_migrate_req=1). Only for sockets created
+    /// here: an inherited socket is shared with the process that takes over, which needs its backlog.
+    /// </summary>
+    public void StopQueueing()
+    {
+        if (IsOwned)
+        {
+            // Best effort: on failure the close below resets the queue, as it would have anyway.
+            _ = Fd.Listen(0);
+        }
     }
 
     /// <summary>A fresh local endpoint for a connection accepted on a non-wildcard address.</summary>

@@ -17,7 +17,6 @@ internal sealed class LoopWatchdog
     /// <summary>Consecutive visits with every loop asleep in epoll_wait after which the watchdog parks.</summary>
     private const int IdleVisitsBeforeParking = 50;
 
-    private static readonly TimeSpan s_warningInterval = TimeSpan.FromSeconds(10);
 
     private readonly EpollLoop[] _loops;
     private readonly LoopThreads _threads;
@@ -38,9 +37,9 @@ internal sealed class LoopWatchdog
     private readonly Thread _thread;
     private volatile bool _stopping;
     private int _parked;
-    private long _lastWarningTicks = long.MinValue;
+    private readonly WarningGate _warningGate = new();
     private long _handoffsAtLastWarning;
-    private long _lastCapWarningTicks = long.MinValue;
+    private readonly WarningGate _capWarningGate = new();
 
     public LoopWatchdog(EpollLoop[] loops, LoopThreads threads, TimeSpan threshold, ILogger logger)
     {
@@ -135,7 +134,7 @@ internal sealed class LoopWatchdog
     {
         if (_threads.StuckCount >= LoopThreads.MaxStuckThreads)
         {
-            if (TakeWarningTurn(ref _lastCapWarningTicks))
+            if (_capWarningGate.TryTakeTurn())
             {
                 EpollTransportLog.HandoffCapReached(_logger, tenure.Loop.Index, LoopThreads.MaxStuckThreads);
             }
@@ -151,24 +150,13 @@ internal sealed class LoopWatchdog
 
         long stuckMilliseconds = stuckTicks * 1000 / Stopwatch.Frequency;
         EpollTransportLog.LoopHandedOff(_logger, tenure.Loop.Index, stuckMilliseconds);
-        if (TakeWarningTurn(ref _lastWarningTicks))
+        if (_warningGate.TryTakeTurn())
         {
             long handoffs = _threads.Handoffs;
             EpollTransportLog.LoopHandoffWarning(_logger, tenure.Loop.Index, stuckMilliseconds,
                 handoffs - _handoffsAtLastWarning, _threads.StuckCount);
             _handoffsAtLastWarning = handoffs;
         }
-    }
-
-    private static bool TakeWarningTurn(ref long lastTicks)
-    {
-        long now = Environment.TickCount64;
-        if (now - lastTicks < (long)s_warningInterval.TotalMilliseconds)
-        {
-            return false;
-        }
-        lastTicks = now;
-        return true;
     }
 
     private void Park()

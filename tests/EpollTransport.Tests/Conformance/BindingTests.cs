@@ -283,6 +283,35 @@ public class BindingTests
         Assert.Equal(1, (int)socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.AcceptConnection)!);
     }
 
+    /// <summary>Epoll only: Kestrel's Sockets transport calls listen(Backlog) on an adopted socket too.</summary>
+    [Theory]
+    [MemberData(nameof(Transports.EpollOnly), MemberType = typeof(Transports))]
+    public async Task AnInheritedSocketThatAlreadyListensKeepsItsOwnersBacklog(string transport)
+    {
+        // systemd's Backlog=, or a supervisor whose socket another process serves at the same time.
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        socket.Listen(7);
+        var endPoint = (IPEndPoint)socket.LocalEndPoint!;
+
+        await using var server = await TestServer.StartAsync(transport, MapWhoAmI, new TestServerOptions
+        {
+            ConfigureKestrel = kestrel => kestrel.ListenHandle((ulong)socket.Handle),
+        });
+        Assert.Equal($"127.0.0.1|127.0.0.1|{endPoint.Port}", await GetAsync(endPoint));
+        Assert.Equal(7, ListenBacklog(endPoint.Port));
+    }
+
+    /// <summary>A listening socket's backlog, as ss(8) reports it (Send-Q of a LISTEN socket).</summary>
+    private static int ListenBacklog(int port)
+    {
+        using var ss = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("ss", ["-Hltn", $"sport = :{port}"]) { RedirectStandardOutput = true })!;
+        string line = ss.StandardOutput.ReadToEnd().Trim();
+        ss.WaitForExit();
+        // State Recv-Q Send-Q Local Peer
+        return int.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[2], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     [Theory]
     [MemberData(nameof(Transports.All), MemberType = typeof(Transports))]
     public async Task LocalhostServesIPv4AndIPv6Loopback(string transport)

@@ -57,9 +57,11 @@ public sealed class CountingMemoryPoolFactory : IMemoryPoolFactory<byte>
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>The size of every block the pools rent.</summary>
+    public const int BlockSize = 4096;
+
     private sealed class CountingPool(CountingMemoryPoolFactory owner) : MemoryPool<byte>
     {
-        public const int BlockSize = 4096;
 
         public override int MaxBufferSize => BlockSize;
 
@@ -80,7 +82,7 @@ public sealed class CountingMemoryPoolFactory : IMemoryPoolFactory<byte>
 
     private sealed class Block(CountingMemoryPoolFactory owner) : IMemoryOwner<byte>
     {
-        private byte[]? _array = GC.AllocateUninitializedArray<byte>(CountingPool.BlockSize, pinned: true);
+        private byte[]? _array = GC.AllocateUninitializedArray<byte>(BlockSize, pinned: true);
 
         public Memory<byte> Memory => _array ?? throw new ObjectDisposedException(nameof(Block));
 
