@@ -136,7 +136,7 @@ internal sealed partial class HttpLoadScenario(string name, HttpTool tool, strin
     };
 
     [GeneratedRegex(@"Requests/sec:\s+([0-9.]+)")]
-    private static partial Regex WrkRps();
+    internal static partial Regex WrkRps();
 
     [GeneratedRegex(@"([0-9]+) requests in")]
     private static partial Regex WrkRequests();
@@ -145,14 +145,14 @@ internal sealed partial class HttpLoadScenario(string name, HttpTool tool, strin
     private static partial Regex WrkP99();
 
     [GeneratedRegex(@"Non-2xx or 3xx responses: ([0-9]+)")]
-    private static partial Regex WrkNon2xx();
+    internal static partial Regex WrkNon2xx();
 
     [GeneratedRegex(@"Socket errors: [^\n]*")]
     private static partial Regex WrkSocketErrors();
 
     [GeneratedRegex(@"finished in [0-9.]+\w*, ([0-9.]+) req/s")]
-    private static partial Regex H2loadRps();
+    internal static partial Regex H2loadRps();
 
     [GeneratedRegex(@"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored")]
-    private static partial Regex H2loadRequests();
+    internal static partial Regex H2loadRequests();
 }

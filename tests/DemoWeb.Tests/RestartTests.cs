@@ -15,26 +15,29 @@ public class RestartTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
-    [Fact]
-    public async Task ANewProcessTakesOverAnInheritedSocketWhileTheOldOneDrainsAndNoRequestFails()
+    [Theory]
+    [InlineData("epoll")]
+    [InlineData("sockets")]
+    public async Task ANewProcessTakesOverAnInheritedSocketWhileTheOldOneDrainsAndNoRequestFails(string transport)
     {
         // The supervisor's socket: it outlives both servers.
         using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         listener.Listen(512);
         int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
-        string[] args = ["--listen-fd", ((int)listener.Handle).ToString(System.Globalization.CultureInfo.InvariantCulture), "--urls", "http://127.0.0.1:0", "--echo-port", "-1", "--h2c-port", "-1"];
+        string[] args = ["--listen-fd", ((int)listener.Handle).ToString(System.Globalization.CultureInfo.InvariantCulture), "--urls", "http://127.0.0.1:0", "--echo-port", "-1", "--h2c-port", "-1", "--transport", transport];
 
-        await RestartUnderLoadAsync(port, () => Interop.StartInheritingAsync(listener, () => DemoProcess.StartAsync(args)), "inherited socket");
+        await RestartUnderLoadAsync(port, () => Interop.StartInheritingAsync(listener, () => DemoProcess.StartAsync(args)), $"{transport}, inherited socket");
     }
 
+    /// <summary>Epoll only: Kestrel's Sockets transport has no SO_REUSEPORT option.</summary>
     [Fact]
     public async Task WithReusePortTheStoppingProcessDrainsItsQueueAndNoRequestFails()
     {
         int port = FreePort();
         string[] args = ["--urls", $"http://127.0.0.1:{port}", "--echo-port", "-1", "--h2c-port", "-1", "--EpollTransport:ReusePort=true"];
 
-        await RestartUnderLoadAsync(port, () => DemoProcess.StartAsync(args), "SO_REUSEPORT");
+        await RestartUnderLoadAsync(port, () => DemoProcess.StartAsync(args), "epoll, SO_REUSEPORT");
     }
 
     private async Task RestartUnderLoadAsync(int port, Func<Task<DemoProcess>> start, string how)
