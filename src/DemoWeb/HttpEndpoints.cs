@@ -23,6 +23,20 @@ public static class HttpEndpoints
         });
         app.MapGet("/json", static () => TypedResults.Json(new JsonMessage("Hello, World!"), DemoJsonContext.Default.JsonMessage));
 
+        // A handler that blocks its thread (Thread.Sleep) for ms milliseconds, 0 to 10,000: what the inline
+        // scheduling's watchdog exists for. With ApplicationSchedulingMode.Inline the loop moves to a spare
+        // thread once the threshold passes, so other connections keep being served.
+        app.MapGet("/block", static (int? ms) =>
+        {
+            int milliseconds = ms ?? 100;
+            if (milliseconds is < 0 or > 10_000)
+            {
+                return Results.BadRequest($"ms must be between 0 and 10000; it was {milliseconds}.");
+            }
+            Thread.Sleep(milliseconds);
+            return Results.Text($"blocked {milliseconds} ms");
+        });
+
         // Streams the body back as it arrives: any size, no buffering of the whole body.
         app.MapPost("/echo", static async (HttpContext context) =>
         {

@@ -20,18 +20,30 @@ internal sealed partial class EpollConnection
 
     /// <summary>
     /// The two pipes, and the application's end of the input: without inline scheduling the pipes get
-    /// this connection's dispatcher and send scheduler, and the input end reports whether input is left.
+    /// this connection's dispatcher and send scheduler, and the input end reports whether input is left;
+    /// with safe inline scheduling they get the connection's own app scheduler.
     /// </summary>
     private (Pipe Input, Pipe Output, PipeReader ApplicationInput) CreatePipes(EpollLoop loop)
     {
+        PipeOptions input = loop.InputPipeOptions;
+        PipeOptions output = loop.OutputPipeOptions;
+        if (loop.GuardsApplicationCode && loop.ApplicationSlot is { } slot)
+        {
+            // Safe inline: the connection's own scheduler, so a connection whose handler stalls the loop
+            // can be moved to the thread pool alone (ConnectionAppScheduler).
+            var scheduler = new Loops.ConnectionAppScheduler(slot);
+            var watchedInput = new Pipe(new PipeOptions(input.Pool, scheduler, input.WriterScheduler,
+                input.PauseWriterThreshold, input.ResumeWriterThreshold, input.MinimumSegmentSize, useSynchronizationContext: false));
+            var watchedOutput = new Pipe(new PipeOptions(output.Pool, output.ReaderScheduler, scheduler,
+                output.PauseWriterThreshold, output.ResumeWriterThreshold, output.MinimumSegmentSize, useSynchronizationContext: false));
+            return (watchedInput, watchedOutput, watchedInput.Reader);
+        }
         if (loop.Settings.RunsApplicationInline)
         {
             // The application runs on the loop thread, whose queued sends already wait for it to return.
-            var inlineInput = new Pipe(loop.InputPipeOptions);
-            return (inlineInput, new Pipe(loop.OutputPipeOptions), inlineInput.Reader);
+            var inlineInput = new Pipe(input);
+            return (inlineInput, new Pipe(output), inlineInput.Reader);
         }
-        PipeOptions input = loop.InputPipeOptions;
-        PipeOptions output = loop.OutputPipeOptions;
         var inputPipe = new Pipe(new PipeOptions(input.Pool, new ApplicationDispatcher(this, loop), input.WriterScheduler,
             input.PauseWriterThreshold, input.ResumeWriterThreshold, input.MinimumSegmentSize, useSynchronizationContext: false));
         var outputPipe = new Pipe(new PipeOptions(output.Pool, new HeldSendScheduler(this, loop.Scheduler), output.WriterScheduler,

@@ -102,6 +102,12 @@ internal sealed class EpollLoop : IFdOwner
 
     public PipeOptions InputPipeOptions { get; }
 
+    /// <summary>The loop's app slot (inline modes), for connections' own schedulers; null with thread-pool scheduling.</summary>
+    public LoopAppScheduler? ApplicationSlot => _applicationScheduler;
+
+    /// <summary>Whether application code on this loop is watched (safe inline), so a stalling connection can be demoted.</summary>
+    public bool GuardsApplicationCode => _guardsApplicationCode;
+
     public PipeOptions OutputPipeOptions { get; }
 
     public LoopCounters Counters { get; } = new();
@@ -459,7 +465,7 @@ internal sealed class EpollLoop : IFdOwner
             return true;
         }
         int inboxBudget = application.InboxCount;
-        while (application.TryTake(ref inboxBudget, out Action<object?> action, out object? state))
+        while (application.TryTake(ref inboxBudget, out Action<object?> action, out object? state, out ConnectionAppScheduler? owner))
         {
             if (!_guardsApplicationCode)
             {
@@ -472,7 +478,9 @@ internal sealed class EpollLoop : IFdOwner
             if (!tenure.TryLeaveApplicationCode(entered))
             {
                 // The watchdog gave the loop to another thread while we were away: everything of the
-                // loop is that thread's now, including the rest of this slot.
+                // loop is that thread's now, including the rest of this slot. The connection whose
+                // continuation stalled runs on the thread pool from now on (ConnectionAppScheduler).
+                owner?.Demote();
                 return false;
             }
         }

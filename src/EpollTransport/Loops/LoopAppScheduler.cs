@@ -28,7 +28,13 @@ internal sealed class LoopAppScheduler : PipeScheduler
     /// <summary>Whether the loop has nothing of the application's to run. Owner.</summary>
     public bool IsEmpty => _slot.Count == 0 && _inbox.IsEmpty;
 
-    public override void Schedule(Action<object?> action, object? state)
+    public override void Schedule(Action<object?> action, object? state) => Schedule(action, state, owner: null);
+
+    /// <summary>
+    /// Appends a continuation of the connection whose scheduler is <paramref name="owner"/> (null when it
+    /// belongs to no connection in particular), so a stall during it can be blamed on that connection.
+    /// </summary>
+    public void Schedule(Action<object?> action, object? state, ConnectionAppScheduler? owner)
     {
         if (_exited)
         {
@@ -37,10 +43,10 @@ internal sealed class LoopAppScheduler : PipeScheduler
         }
         if (_loop.IsOwnerInTransportCode)
         {
-            _slot.Enqueue(new Work(action, state));
+            _slot.Enqueue(new Work(action, state, owner));
             return;
         }
-        _inbox.Enqueue(new Work(action, state));
+        _inbox.Enqueue(new Work(action, state, owner));
         // Same hand-off as LoopScheduler: Enqueue is a full fence, so either we see the exit or the
         // loop's final drain sees our item.
         if (_exited)
@@ -57,14 +63,14 @@ internal sealed class LoopAppScheduler : PipeScheduler
     /// Takes the next continuation to run. Owner. The slot comes first; the inbox gives at most as many
     /// as it held when the slot ran dry, so a busy producer cannot keep the loop here forever.
     /// </summary>
-    public bool TryTake(ref int inboxBudget, out Action<object?> action, out object? state)
+    public bool TryTake(ref int inboxBudget, out Action<object?> action, out object? state, out ConnectionAppScheduler? owner)
     {
         if (_slot.TryDequeue(out Work work) || (inboxBudget-- > 0 && _inbox.TryDequeue(out work)))
         {
-            (action, state) = (work.Action, work.State);
+            (action, state, owner) = (work.Action, work.State, work.Owner);
             return true;
         }
-        (action, state) = (null!, null);
+        (action, state, owner) = (null!, null, null);
         return false;
     }
 
@@ -93,5 +99,5 @@ internal sealed class LoopAppScheduler : PipeScheduler
         }
     }
 
-    private readonly record struct Work(Action<object?> Action, object? State);
+    private readonly record struct Work(Action<object?> Action, object? State, ConnectionAppScheduler? Owner);
 }

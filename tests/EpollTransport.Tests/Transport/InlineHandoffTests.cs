@@ -338,6 +338,44 @@ public class InlineHandoffTests
     }
 
     [Fact]
+    public async Task AConnectionWhoseHandlerStallsItsLoopRunsOnTheThreadPoolFromThenOn()
+    {
+        long violations = FdOwnership.Violations;
+        await using TestServer server = await TestServer.StartAsync(Transports.EpollInlineSingleLoop, app =>
+        {
+            app.MapGet("/block", () =>
+            {
+                string where = OnLoopThread ? "loop" : "pool";
+                Thread.Sleep(Threshold * 6);
+                return where;
+            });
+            app.MapGet("/fast", () => "fast");
+            MapWhere(app);
+        });
+
+        using Socket blocker = await RawClient.ConnectAsync(server.EndPoint);
+        await WarmOnLoopAsync(blocker);
+        var where = new List<string>();
+        for (int i = 0; i < 8; i++)
+        {
+            where.Add((await RawClient.GetAsync(blocker, "/block")).BodyText);
+        }
+
+        // The first stall ran on the loop and cost one handoff; every later one ran on the thread pool,
+        // so the loop was never held again.
+        Assert.Equal("loop", where[0]);
+        Assert.All(where.Skip(1), w => Assert.Equal("pool", w));
+        Assert.Equal(1, Handoffs(server));
+        // Other connections still run inline.
+        using Socket other = await RawClient.ConnectAsync(server.EndPoint);
+        await WarmOnLoopAsync(other);
+        Assert.Equal("fast", (await RawClient.GetAsync(other, "/fast")).BodyText);
+        await WaitForStuckThreadsToReturnAsync(server);
+        Assert.Equal(violations, FdOwnership.Violations);
+        await server.StopAndCheckBlocksReturnedAsync(Timeout);
+    }
+
+    [Fact]
     public async Task StoppingTheServerWhileAHandlerNeverReturnsFinishesAndClosesItsConnection()
     {
         var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
