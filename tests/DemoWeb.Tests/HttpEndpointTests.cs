@@ -27,6 +27,23 @@ public class HttpEndpointTests
     }
 
     [Fact]
+    public async Task BlockSleepsForTheAskedTimeAndRejectsOutOfRangeValuesAndProcessNamesTheProcess()
+    {
+        await using var server = await DemoServer.StartAsync("--scheduling", "inline");
+        using var client = server.CreateClient(server.Http);
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Equal("blocked 50 ms", await client.GetStringAsync("/block?ms=50"));
+        Assert.True(clock.ElapsedMilliseconds >= 50, $"answered after {clock.ElapsedMilliseconds} ms");
+
+        using var tooLong = await client.GetAsync("/block?ms=10001");
+        Assert.Equal(HttpStatusCode.BadRequest, tooLong.StatusCode);
+        Assert.Contains("it was 10001", await tooLong.Content.ReadAsStringAsync());
+
+        Assert.Equal(Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture), await client.GetStringAsync("/process"));
+    }
+
+    [Fact]
     public async Task EchoStreamsAnEightMiBBodyBackOverHttp11()
     {
         await using var server = await DemoServer.StartAsync();
