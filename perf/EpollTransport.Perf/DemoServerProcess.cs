@@ -197,6 +197,27 @@ internal sealed class DemoServerProcess : IAsyncDisposable
         return long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
     }
 
+    /// <summary>Descriptors the server has open, of every kind and the sockets among them (listeners and connections).</summary>
+    public (int All, int Sockets) OpenDescriptors()
+    {
+        string[] fds = Directory.GetFileSystemEntries(string.Create(CultureInfo.InvariantCulture, $"/proc/{_process.Id}/fd"));
+        int sockets = fds.Count(fd =>
+        {
+            try
+            {
+                return new FileInfo(fd).LinkTarget?.StartsWith("socket:", StringComparison.Ordinal) == true;
+            }
+            catch (IOException)
+            {
+                return false; // closed while we looked
+            }
+        });
+        return (fds.Length, sockets);
+    }
+
+    /// <summary>The server's threads now.</summary>
+    public int ThreadCount() => Directory.GetDirectories(string.Create(CultureInfo.InvariantCulture, $"/proc/{_process.Id}/task")).Length;
+
     /// <summary>Resident set size (VmRSS) in KiB.</summary>
     public long ResidentKiB() => StatusField("VmRSS:", string.Create(CultureInfo.InvariantCulture, $"/proc/{_process.Id}/status"));
 

@@ -94,21 +94,8 @@ internal static partial class SoakRunner
 
     private static Point Sample(DemoServerProcess server, double seconds)
     {
-        int pid = server.ProcessId;
-        string[] fds = Directory.GetFileSystemEntries(string.Create(CultureInfo.InvariantCulture, $"/proc/{pid}/fd"));
-        int sockets = fds.Count(fd =>
-        {
-            try
-            {
-                return new FileInfo(fd).LinkTarget?.StartsWith("socket:", StringComparison.Ordinal) == true;
-            }
-            catch (IOException)
-            {
-                return false; // closed while we looked
-            }
-        });
-        int threads = Directory.GetDirectories(string.Create(CultureInfo.InvariantCulture, $"/proc/{pid}/task")).Length;
-        return new Point(seconds, server.ResidentKiB(), fds.Length, sockets, threads);
+        (int descriptors, int sockets) = server.OpenDescriptors();
+        return new Point(seconds, server.ResidentKiB(), descriptors, sockets, server.ThreadCount());
     }
 
     /// <summary>Least-squares slope of RSS in KiB per minute over the points after the warm-up.</summary>

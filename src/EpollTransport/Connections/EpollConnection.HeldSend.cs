@@ -32,11 +32,8 @@ internal sealed partial class EpollConnection
             // Safe inline: the connection's own scheduler, so a connection whose handler stalls the loop
             // can be moved to the thread pool alone (ConnectionAppScheduler).
             var scheduler = new Loops.ConnectionAppScheduler(slot);
-            var watchedInput = new Pipe(new PipeOptions(input.Pool, scheduler, input.WriterScheduler,
-                input.PauseWriterThreshold, input.ResumeWriterThreshold, input.MinimumSegmentSize, useSynchronizationContext: false));
-            var watchedOutput = new Pipe(new PipeOptions(output.Pool, output.ReaderScheduler, scheduler,
-                output.PauseWriterThreshold, output.ResumeWriterThreshold, output.MinimumSegmentSize, useSynchronizationContext: false));
-            return (watchedInput, watchedOutput, watchedInput.Reader);
+            Pipe watchedInput = PipeWith(input, scheduler, input.WriterScheduler);
+            return (watchedInput, PipeWith(output, output.ReaderScheduler, scheduler), watchedInput.Reader);
         }
         if (loop.Settings.RunsApplicationInline)
         {
@@ -44,13 +41,16 @@ internal sealed partial class EpollConnection
             var inlineInput = new Pipe(input);
             return (inlineInput, new Pipe(output), inlineInput.Reader);
         }
-        var inputPipe = new Pipe(new PipeOptions(input.Pool, new ApplicationDispatcher(this, loop), input.WriterScheduler,
-            input.PauseWriterThreshold, input.ResumeWriterThreshold, input.MinimumSegmentSize, useSynchronizationContext: false));
-        var outputPipe = new Pipe(new PipeOptions(output.Pool, new HeldSendScheduler(this, loop.Scheduler), output.WriterScheduler,
-            output.PauseWriterThreshold, output.ResumeWriterThreshold, output.MinimumSegmentSize, useSynchronizationContext: false));
+        Pipe inputPipe = PipeWith(input, new ApplicationDispatcher(this, loop), input.WriterScheduler);
+        Pipe outputPipe = PipeWith(output, new HeldSendScheduler(this, loop.Scheduler), output.WriterScheduler);
         _inputReader = new InputPipeReader(inputPipe.Reader);
         return (inputPipe, outputPipe, _inputReader);
     }
+
+    /// <summary>A pipe with the loop's options but this connection's own schedulers.</summary>
+    private static Pipe PipeWith(PipeOptions options, PipeScheduler readerScheduler, PipeScheduler writerScheduler) =>
+        new(new PipeOptions(options.Pool, readerScheduler, writerScheduler,
+            options.PauseWriterThreshold, options.ResumeWriterThreshold, options.MinimumSegmentSize, useSynchronizationContext: false));
 
     /// <summary>A new application dispatch starts. Thread-pool thread.</summary>
     public void BeginDispatch() => _holdingDisabled = false;

@@ -32,4 +32,4 @@ public readonly record struct LoopCountersSnapshot(
     long Wakeups,
     long HeldSendsTimedOut,
     long Handoffs,
-    long ConnectionsRefused = 0);
+    long ConnectionsRefused);

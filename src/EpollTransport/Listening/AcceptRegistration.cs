@@ -101,7 +101,7 @@ internal sealed class AcceptRegistration : ILoopRegistration
     {
         _reserve.Refresh();
         Span<byte> peerAddress = stackalloc byte[SocketAddressCodec.MaxSize];
-        int refused = 0;
+        bool refusing = false;
         Errno failure = Errno.None;
         for (int i = 0; i < maxAccepts; i++)
         {
@@ -129,8 +129,9 @@ internal sealed class AcceptRegistration : ILoopRegistration
                 // rest of the backlog is refused the same way, all of it in this pass.
                 Refuse(fd);
                 Loop.Counters.ConnectionsRefused++;
-                if (refused++ == 0)
+                if (!refusing)
                 {
+                    refusing = true;
                     maxAccepts = Math.Max(maxAccepts, RefusalPassBound);
                 }
                 continue;
@@ -141,7 +142,7 @@ internal sealed class AcceptRegistration : ILoopRegistration
             EndPoint? local = _socket.IsWildcard ? fd.GetLocalEndPoint() : _socket.LocalEndPointForConnection();
             _listener.OnAccepted(Loop, fd, local, remote);
         }
-        if (refused > 0)
+        if (refusing)
         {
             PauseAtDescriptorLimit();
         }

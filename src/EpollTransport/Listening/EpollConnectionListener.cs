@@ -217,8 +217,9 @@ internal sealed class EpollConnectionListener : IConnectionListener
         {
             // Gracefully: the kernel queues little more here (backlog 0, see StopQueueing), and what it
             // already queued is accepted and handed to Kestrel (which is still serving: it starts closing
-            // connections only after every listener is unbound) instead of being reset by the close. Every loop then drops the listening fd from its epoll before
-            // the fd is closed, so no loop is ever inside accept4 on a closed (or reused) descriptor.
+            // connections only after every listener is unbound) instead of being reset by the close.
+            // Every loop then drops the listening fd from its epoll before the fd is closed, so no loop
+            // is ever inside accept4 on a closed (or reused) descriptor.
             foreach (ListenSocket socket in _sockets)
             {
                 socket.StopQueueing();

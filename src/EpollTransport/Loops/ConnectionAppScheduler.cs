@@ -20,9 +20,6 @@ internal sealed class ConnectionAppScheduler : System.IO.Pipelines.PipeScheduler
 
     public ConnectionAppScheduler(LoopAppScheduler loop) => _loop = loop;
 
-    /// <summary>Whether this connection's continuations go to the thread pool now.</summary>
-    public bool IsDemoted => _demoted;
-
     public override void Schedule(Action<object?> action, object? state)
     {
         if (_demoted)

@@ -17,7 +17,6 @@ internal sealed class LoopWatchdog
     /// <summary>Consecutive visits with every loop asleep in epoll_wait after which the watchdog parks.</summary>
     private const int IdleVisitsBeforeParking = 50;
 
-
     private readonly EpollLoop[] _loops;
     private readonly LoopThreads _threads;
     private readonly ILogger _logger;
