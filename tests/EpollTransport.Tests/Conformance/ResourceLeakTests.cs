@@ -68,7 +68,12 @@ public class ResourceLeakTests(ITestOutputHelper output)
         await server.DisposeAsync();
         await server.MemoryPool.WhenAllReturnedAsync(SettleTimeout);
 
-        LogRecord[] loud = RawClient.TransportRecordsAboveDebug(server.Logs);
+        // One exception: in safe inline mode a request that waits in the runtime (a JIT or type-load lock
+        // on a loaded two-core runner) can hold its loop past the threshold, and the watchdog's handoff
+        // warning (event 38, once per 10 s) is then the designed response, not a leak. It had never shown
+        // here because the warning's rate gate never let it through (fixed with WarningGate).
+        const int LoopHandoffWarning = 38;
+        LogRecord[] loud = RawClient.TransportRecordsAboveDebug(server.Logs).Where(r => r.EventId.Id != LoopHandoffWarning).ToArray();
         Assert.True(loud.Length == 0, "Transport logged above Debug: " + RawClient.Describe(loud));
 
         // Loop threads end right after StopAsync; give the kernel a bounded moment to reap them.
