@@ -16,6 +16,22 @@ internal sealed class DemoServerProcess : IAsyncDisposable
     private static readonly Lazy<long> s_ticksPerSecond = new(() =>
         long.Parse(Processes.RunAsync("getconf", ["CLK_TCK"], TimeSpan.FromSeconds(10), CancellationToken.None).GetAwaiter().GetResult().Trim(), CultureInfo.InvariantCulture));
 
+    /// <summary>
+    /// What every configuration's server gets, so that a sample measures the code the server runs for
+    /// the rest of its life. The runtime starts counting calls for tier-up only after 100 ms without a
+    /// new Tier-0 method, and under load a busy server keeps meeting new ones (timers, the date header,
+    /// a first error path), so that delay kept being re-armed: on a dedicated core plaintext ran at
+    /// 15–25k req/s for 15–30 s and then jumped to 45–60k within one second, while the tiered-compilation
+    /// thread sat idle the whole time, so <see cref="Warmup"/> called the JIT settled and measured
+    /// pre-Tier-1 code (whichever configuration tiered up earlier won the row). With the delay at 0
+    /// tier-up is over within 3–5 s in every configuration, the warm-up sees it happen, and the
+    /// steady-state code is the same (the delay changes when call counting starts, not what is compiled).
+    /// </summary>
+    internal static readonly (string Name, string Value)[] RuntimeEnvironment = [("DOTNET_TC_CallCountingDelayMs", "0")];
+
+    /// <summary><see cref="RuntimeEnvironment"/> as NAME=VALUE, for the results.</summary>
+    internal static string[] RuntimeEnvironmentText => RuntimeEnvironment.Select(e => $"{e.Name}={e.Value}").ToArray();
+
     private readonly Process _process;
     private readonly StringBuilder _errors;
 
@@ -46,6 +62,10 @@ internal sealed class DemoServerProcess : IAsyncDisposable
         (string fileName, string[] arguments) = placement.Server("dotnet",
             [demoWebDll, "--urls", "http://127.0.0.1:0", "--echo-port", "0", "--h2c-port", "0", $"--Logging:LogLevel:Default={appLogLevel}", .. configuration.Arguments]);
         ProcessStartInfo start = Processes.RedirectedStart(fileName, arguments);
+        foreach (var (name, value) in RuntimeEnvironment)
+        {
+            start.Environment[name] = value;
+        }
         foreach (var (name, value) in configuration.Environment)
         {
             start.Environment[name] = value;

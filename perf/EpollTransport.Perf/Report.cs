@@ -28,7 +28,7 @@ internal static class Report
         if (results.PredatesSafeInline)
         {
             text.AppendLine();
-            text.AppendLine(CultureInfo.InvariantCulture, $"This run predates safe inline scheduling, so the current targets cannot judge it: its \"{ServerConfiguration.EpollSafeInline}\" dispatched to the thread pool and is shown as {ServerConfiguration.EpollDefault}, its \"Epoll inline\" as {ServerConfiguration.EpollUnsafeInline}, and it has no {ServerConfiguration.EpollSafeInline} of today.");
+            text.AppendLine(CultureInfo.InvariantCulture, $"This run predates safe inline scheduling and is not judged by the current targets: its {ServerConfiguration.EpollDefault} dispatched to the thread pool as today's does, its \"Epoll inline\" is shown as {ServerConfiguration.EpollUnsafeInline}, and it has no {ServerConfiguration.EpollSafeInline}.");
         }
         if (!results.Has(ServerConfiguration.Baseline))
         {
@@ -163,8 +163,11 @@ internal static class Report
             return "each after a 2 s warm-up";
         }
         int longer = warmups.Count(w => w > Warmup.LeastSeconds);
+        string environment = results.ServerEnvironment.Count == 0
+            ? string.Empty
+            : $"; every server ran with {string.Join(", ", results.ServerEnvironment.Select(e => $"`{e}`"))}, so that tier-up starts as soon as the load does instead of 15–30 s into it";
         return string.Create(CultureInfo.InvariantCulture,
-            $"each after a warm-up of at least {Warmup.LeastSeconds} s that went on until the server's tiered JIT compilation had settled: {longer} of {warmups.Length} warm-ups took longer, up to {warmups.Max()} s");
+            $"each after a warm-up of at least {Warmup.LeastSeconds} s that went on until the server's tiered JIT compilation had settled: {longer} of {warmups.Length} warm-ups took longer, up to {warmups.Max()} s{environment}");
     }
 
     /// <summary>

@@ -63,6 +63,7 @@ internal static class ResultFiles
                 runtime = System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription,
             },
             setups = results.Setups.Select(CorePlacement.Name),
+            serverEnvironment = results.ServerEnvironment,
             configurations = results.Configurations.Select(c => new { name = c.Name, arguments = c.Arguments, environment = c.Environment.Select(e => $"{e.Name}={e.Value}") }),
             scenarios = results.Scenarios.Select(s => new { name = s.Name, unit = s.Unit, higherIsBetter = s.HigherIsBetter, cpuUnit = s.CpuUnit, hasP99 = s.HasP99, inDedicatedSetup = s.InDedicatedSetup }),
             medians = results.Setups.Select(results.For).SelectMany(view => view.Scenarios.SelectMany(s => view.Configurations.Select(c => new
@@ -94,10 +95,11 @@ internal static class ResultFiles
                     metric = t.Target.Metric.ToString(),
                     goal = t.Goal,
                     reference = N(t.Reference),
-                    epollSafeInline = N(t.EpollSafeInline),
+                    judged = t.Target.Judged,
+                    value = N(t.Value),
                     ratio = N(t.Ratio),
                     pass = t.Pass,
-                    epollDefaultVsSocketsTuned = N(t.VersusSocketsTuned),
+                    judgedVsSocketsTuned = N(t.VersusSocketsTuned),
                 }),
             }),
             samples = results.Samples.Select(s => new

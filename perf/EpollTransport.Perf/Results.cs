@@ -21,9 +21,13 @@ internal sealed record Sample(string Configuration, string Scenario, int Round, 
 /// <param name="setups">The setups the run took, in order; by default the ones its samples came from (shared when there are none).</param>
 /// <param name="processors">CPUs of the machine the run was taken on (this one unless given), which decides the dedicated setup's pinning.</param>
 /// <param name="predatesSafeInline">A saved run from before safe inline scheduling, its configurations renamed (<see cref="ServerConfiguration.NamesBeforeSafeInline"/>).</param>
+/// <param name="serverEnvironment">NAME=VALUE settings every configuration's server had (<see cref="DemoServerProcess.RuntimeEnvironment"/>); none for runs saved before they were recorded.</param>
 internal sealed class Results(IReadOnlyList<ServerConfiguration> configurations, IReadOnlyList<Scenario> scenarios, IReadOnlyList<Sample> samples, int rounds, int seconds, string appLogLevel, DateTime startedUtc, double hostFastestNanoseconds = double.NaN,
-    IReadOnlyList<CoreSetup>? setups = null, int? processors = null, bool predatesSafeInline = false)
+    IReadOnlyList<CoreSetup>? setups = null, int? processors = null, bool predatesSafeInline = false, IReadOnlyList<string>? serverEnvironment = null)
 {
+    /// <summary>NAME=VALUE settings every configuration's server had, beyond its own.</summary>
+    public IReadOnlyList<string> ServerEnvironment { get; } = serverEnvironment ?? [];
+
     public IReadOnlyList<ServerConfiguration> Configurations { get; } = configurations;
 
     /// <summary>Every scenario the run selected; a setup's view keeps those that ran in it.</summary>
@@ -42,7 +46,7 @@ internal sealed class Results(IReadOnlyList<ServerConfiguration> configurations,
 
     /// <summary>One setup's samples, and the scenarios that ran in it.</summary>
     public Results For(CoreSetup setup) => new(Configurations, Scenarios.Where(s => s.RunsIn(setup)).ToArray(), Samples.Where(s => s.Setup == setup).ToArray(),
-        Rounds, Seconds, AppLogLevel, StartedUtc, HostFastestNanoseconds, [setup], Processors, PredatesSafeInline);
+        Rounds, Seconds, AppLogLevel, StartedUtc, HostFastestNanoseconds, [setup], Processors, PredatesSafeInline, ServerEnvironment);
 
     /// <summary>The only setup of a setup's view (see <see cref="For"/>).</summary>
     public CoreSetup Setup => Setups.Count == 1

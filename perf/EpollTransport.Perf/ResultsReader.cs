@@ -56,9 +56,12 @@ internal static class ResultsReader
         int? processors = root.TryGetProperty("machine", out JsonElement machine) && machine.TryGetProperty("processors", out JsonElement count) ? count.GetInt32() : null;
         double fastest = root.TryGetProperty("hostCheck", out JsonElement hostCheck) ? Number(hostCheck, "fastestRoundTripNanoseconds") : double.NaN;
         string appLogLevel = root.TryGetProperty("appLogLevel", out JsonElement level) ? level.GetString() ?? "unknown" : "unknown";
+        string[]? serverEnvironment = root.TryGetProperty("serverEnvironment", out JsonElement environment)
+            ? environment.EnumerateArray().Select(e => e.GetString() ?? string.Empty).ToArray()
+            : null;
         return new Results(configurations, scenarios, samples,
             root.GetProperty("rounds").GetInt32(), root.GetProperty("seconds").GetInt32(), appLogLevel,
-            root.GetProperty("startedUtc").GetDateTime(), fastest, setups, processors, predatesSafeInline);
+            root.GetProperty("startedUtc").GetDateTime(), fastest, setups, processors, predatesSafeInline, serverEnvironment);
     }
 
     private static JsonDocument ParseFile(string path)

@@ -38,7 +38,7 @@ internal static class RunHistoryReport
         text.AppendLine();
         if (runs.Any(r => r.PredatesSafeInline))
         {
-            text.AppendLine(CultureInfo.InvariantCulture, $"Runs from before safe inline scheduling are not judged: their \"{ServerConfiguration.EpollSafeInline}\" dispatched to the thread pool (it is {ServerConfiguration.EpollDefault} now), and the targets are Epoll default's of today.");
+            text.AppendLine(CultureInfo.InvariantCulture, $"Runs from before safe inline scheduling are not judged: they had no {ServerConfiguration.EpollSafeInline} and no dedicated-core setup, and their servers tiered up at the runtime's own pace.");
             text.AppendLine();
         }
 

@@ -94,7 +94,7 @@ internal static class SuiteRunner
         }
 
         var results = new Results(configurations, scenarios, samples, options.Rounds, options.Seconds, options.AppLogLevel, started, guard?.FastestNanoseconds ?? double.NaN,
-            setups, Environment.ProcessorCount);
+            setups, Environment.ProcessorCount, serverEnvironment: DemoServerProcess.RuntimeEnvironmentText);
         TargetReport targets = TargetCheck.Evaluate(results);
         string markdown = Report.Markdown(results, targets);
         Console.WriteLine();

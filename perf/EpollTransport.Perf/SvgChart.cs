@@ -28,7 +28,7 @@ internal static class SvgChart
 
     private sealed record Group(string Label, double[] Ratios, double? Target);
 
-    private sealed record Layout(int Left, int Width, int GroupWidth, int EpollSafeInline, string[] Colors);
+    private sealed record Layout(int Left, int Width, int GroupWidth, int Judged, string[] Colors);
 
     public static string Render(Results results, string title)
     {
@@ -75,7 +75,7 @@ internal static class SvgChart
         svg.AppendLine(Invariant($"<line x1=\"{x}\" y1=\"38\" x2=\"{x + 16}\" y2=\"38\" stroke=\"black\" stroke-width=\"3\"/><text x=\"{x + 20}\" y=\"42\">target (Epoll default)</text>"));
 
         int top = legendHeight;
-        var layout = new Layout(left, width, groupWidth, Array.IndexOf(names, ServerConfiguration.EpollSafeInline), colors);
+        var layout = new Layout(left, width, groupWidth, Array.IndexOf(names, ServerConfiguration.Judged), colors);
         foreach (var (panelTitle, groups) in panels)
         {
             Panel(svg, panelTitle, groups, top, layout);
@@ -93,7 +93,7 @@ internal static class SvgChart
 
     private static void Panel(StringBuilder svg, string title, Group[] groups, int top, Layout layout)
     {
-        (int left, int width, int groupWidth, int epollSafeInline, string[] colors) = (layout.Left, layout.Width, layout.GroupWidth, layout.EpollSafeInline, layout.Colors);
+        (int left, int width, int groupWidth, int judged, string[] colors) = (layout.Left, layout.Width, layout.GroupWidth, layout.Judged, layout.Colors);
         double highest = groups.SelectMany(g => g.Ratios.Append(g.Target ?? 0)).Where(r => !double.IsNaN(r)).DefaultIfEmpty(1).Max();
         double max = Math.Max(1.25, Math.Ceiling(Math.Min(highest, Cap) * 1.1 / 0.25) * 0.25);
         double step = max > 2.5 ? 0.5 : 0.25;
@@ -127,7 +127,7 @@ internal static class SvgChart
                 string anchor = ratio > max ? "end" : "start";
                 string fill = ratio > max ? "white" : "#212121";
                 svg.AppendLine(Invariant($"<text x=\"{center + 3:F1}\" y=\"{labelY:F1}\" font-size=\"9\" text-anchor=\"{anchor}\" fill=\"{fill}\" transform=\"rotate(-90 {center + 3:F1} {labelY:F1})\">{label}</text>"));
-                if (b == epollSafeInline && group.Target is double target)
+                if (b == judged && group.Target is double target)
                 {
                     svg.AppendLine(Invariant($"<line x1=\"{barLeft - 3}\" y1=\"{Y(target):F1}\" x2=\"{barLeft + BarWidth + 1}\" y2=\"{Y(target):F1}\" stroke=\"black\" stroke-width=\"3\"><title>target {target:F2}×</title></line>"));
                 }

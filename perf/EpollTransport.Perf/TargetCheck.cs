@@ -6,7 +6,7 @@ internal sealed record TargetOutcome(
     bool HigherIsBetter,
     string Unit,
     double Reference,
-    double EpollSafeInline,
+    double Value,
     double Ratio,
     bool? Pass,
     double VersusSocketsTuned)
@@ -73,22 +73,18 @@ internal static class TargetCheck
 {
     /// <summary>
     /// Per setup the run took, the targets whose scenario ran there, evaluated on that setup's medians.
-    /// A group of targets needs Epoll default and the configuration it is compared with in the run; a
-    /// run from before safe inline has no Epoll default of today, so nothing of it is judged.
+    /// A target needs the configuration it judges and the one it is compared with in the run; a run from
+    /// before safe inline is not judged at all (<see cref="Results.PredatesSafeInline"/>).
     /// </summary>
     public static TargetReport Evaluate(Results results) =>
-        new(results.Setups.Select(setup => EvaluateSetup(results.For(setup))).ToArray());
+        new(results.Setups.Select(setup => results.PredatesSafeInline ? new SetupTargets(results.Placement(setup), []) : EvaluateSetup(results.For(setup))).ToArray());
 
     private static SetupTargets EvaluateSetup(Results setup)
     {
         var outcomes = new List<TargetOutcome>();
-        if (!setup.Has(ServerConfiguration.EpollSafeInline))
-        {
-            return new SetupTargets(setup.Placement(setup.Setup), outcomes);
-        }
         foreach (Target target in Targets.For(setup.Setup))
         {
-            if (!setup.Has(target.Against) || setup.Find(target.Scenario) is not Scenario scenario)
+            if (!setup.Has(target.Judged) || !setup.Has(target.Against) || setup.Find(target.Scenario) is not Scenario scenario)
             {
                 continue;
             }
@@ -99,14 +95,14 @@ internal static class TargetCheck
                 TargetMetric.P99 => "ms",
                 _ => scenario.Unit,
             };
-            double ratio = setup.Ratio(ServerConfiguration.EpollSafeInline, scenario.Name, target.Metric, target.Against);
+            double ratio = setup.Ratio(target.Judged, scenario.Name, target.Metric, target.Against);
             outcomes.Add(new TargetOutcome(
                 target, higherIsBetter, unit,
                 setup.Median(target.Against, scenario.Name, target.Metric),
-                setup.Median(ServerConfiguration.EpollSafeInline, scenario.Name, target.Metric),
+                setup.Median(target.Judged, scenario.Name, target.Metric),
                 ratio,
                 double.IsNaN(ratio) ? null : TargetOutcome.Meets(target, higherIsBetter, ratio),
-                setup.Ratio(ServerConfiguration.EpollSafeInline, scenario.Name, target.Metric, ServerConfiguration.SocketsTuned)));
+                setup.Ratio(target.Judged, scenario.Name, target.Metric, ServerConfiguration.SocketsTuned)));
         }
         return new SetupTargets(setup.Placement(setup.Setup), outcomes);
     }

@@ -9,6 +9,9 @@ namespace EpollTransport.Perf;
 /// scenario that is first on its path in a round (plaintext 64, JSON, h2c), where it
 /// taxed whichever configuration happened to tier up later. So the warm-up runs in one-second slices
 /// until a slice passes in which the tiered-compilation thread was all but idle.
+/// That test holds only because every server starts with the runtime's call-counting delay off
+/// (<see cref="DemoServerProcess.RuntimeEnvironment"/>): with the delay on, the thread could sit idle for
+/// 15–30 s of load before tier-up began, and an idle slice then said nothing about being settled.
 /// </summary>
 internal static class Warmup
 {
