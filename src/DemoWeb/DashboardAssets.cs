@@ -3,7 +3,7 @@ using System.Reflection;
 namespace DemoWeb;
 
 /// <summary>
-/// Serves the dashboard's three files from resources embedded in the assembly, so the page works
+/// Serves the dashboard's files from resources embedded in the assembly, so the page works
 /// whatever the working directory (dotnet run, the published dll, tests).
 /// </summary>
 public static class DashboardAssets
@@ -12,6 +12,7 @@ public static class DashboardAssets
     {
         MapAsset(app, "/", "index.html", "text/html; charset=utf-8");
         MapAsset(app, "/dashboard.js", "dashboard.js", "text/javascript; charset=utf-8");
+        MapAsset(app, "/charts.js", "charts.js", "text/javascript; charset=utf-8");
         MapAsset(app, "/dashboard.css", "dashboard.css", "text/css; charset=utf-8");
     }
 

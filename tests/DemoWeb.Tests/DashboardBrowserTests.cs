@@ -62,6 +62,61 @@ public class DashboardBrowserTests
     }
 
     [Fact]
+    public async Task ChartsDrawEveryLoopsHistoryAndFollowTheTrafficUpAndDown()
+    {
+        await using var server = await DemoServer.StartAsync("--threads", "2");
+        await using var page = await ChromiumPage.OpenAsync(Tools.Require("chromium"), server.Http);
+
+        // Two samples make the first rates; the page's own polling is all the traffic so far.
+        DashboardChartsView quiet = await WaitForChartsAsync(page, v => v.Charts.Count == 3 && v.Charts.Values.All(c => c.Points >= 2 && c.Lines.Count == 2), "two samples in three charts");
+        await page.EvaluateAsync(DashboardView.MarkScript);
+        double quietBytes = quiet["chart-bytes"].Max;
+
+        // Load for a few seconds: held keep-alive connections, and echoed bodies of a known size.
+        List<Socket> held = await OpenKeepAliveConnectionsAsync(server, HeldConnections);
+        DashboardChartsView busy;
+        try
+        {
+            using var stop = new CancellationTokenSource();
+            Task load = Task.Run(async () =>
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    await EchoAsync(server, EchoBytes);
+                }
+            });
+            try
+            {
+                busy = await WaitForChartsAsync(page, v =>
+                    v["chart-bytes"].Max >= Math.Max(4 * quietBytes, EchoBytes)   // at least one 256 KiB echo a second, both ways
+                    && v["chart-requests"].Max > quiet["chart-requests"].Max
+                    && v["chart-connections"].Last >= quiet["chart-connections"].Last + HeldConnections, "the load to show");
+            }
+            finally
+            {
+                stop.Cancel();
+                await load;
+            }
+        }
+        finally
+        {
+            held.ForEach(socket => socket.Dispose());
+        }
+
+        Assert.True(busy.Marked, "The page was reloaded; it should draw in place.");
+        Assert.All(busy.Charts.Values, chart => Assert.Equal([0, 1], chart.Lines.Select(l => l.Loop).Order()));
+        Assert.All(busy.Charts.Values, chart => Assert.All(chart.Lines, line => Assert.Equal(chart.Points, line.Vertices)));
+        Assert.True(busy["chart-bytes"].Points > quiet["chart-bytes"].Points, $"No samples were added: {quiet} → {busy}");
+
+        // Load gone: the lines come back down while the peak stays in the window.
+        DashboardChartsView after = await WaitForChartsAsync(page, v =>
+            v["chart-bytes"].Last < busy["chart-bytes"].Max / 10
+            && v["chart-connections"].Last <= quiet["chart-connections"].Last, "the lines to fall after the load");
+        Assert.True(after["chart-bytes"].Max >= busy["chart-bytes"].Max, "The peak left the three-minute window too early.");
+        Assert.True(after.Marked, "The page was reloaded; it should draw in place.");
+    }
+
+    [Fact]
     public async Task OverSocketsTheDashboardSaysThereAreNoEpollCounters()
     {
         await using var server = await DemoServer.StartAsync("--transport", "sockets");
@@ -71,6 +126,7 @@ public class DashboardBrowserTests
 
         Assert.Contains("no epoll counters", view.Status);
         Assert.Empty(view.Loops);
+        Assert.Empty(DashboardChartsView.Parse(await page.EvaluateAsync(DashboardChartsView.Script)).Charts);
     }
 
     /// <summary>
@@ -93,8 +149,25 @@ public class DashboardBrowserTests
         throw new TimeoutException($"The dashboard did not show {what} within {UpdateTimeout}; it last showed {last}.");
     }
 
-    /// <summary>A view still showing placeholders simply does not meet the condition yet.</summary>
-    private static bool IsMet(Func<DashboardView, bool> condition, DashboardView view)
+    /// <summary>The charts' counterpart of <see cref="WaitForAsync"/>.</summary>
+    private static async Task<DashboardChartsView> WaitForChartsAsync(ChromiumPage page, Func<DashboardChartsView, bool> condition, string what)
+    {
+        using var deadline = new CancellationTokenSource(UpdateTimeout);
+        DashboardChartsView? last = null;
+        while (!deadline.IsCancellationRequested)
+        {
+            last = DashboardChartsView.Parse(await page.EvaluateAsync(DashboardChartsView.Script));
+            if (IsMet(condition, last))
+            {
+                return last;
+            }
+            await Task.Delay(200, CancellationToken.None);
+        }
+        throw new TimeoutException($"The dashboard's charts did not show {what} within {UpdateTimeout}; they last showed {last}.");
+    }
+
+    /// <summary>A view still showing placeholders (or no chart yet) simply does not meet the condition yet.</summary>
+    private static bool IsMet<TView>(Func<TView, bool> condition, TView view)
     {
         try
         {

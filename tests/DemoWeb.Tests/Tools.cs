@@ -5,7 +5,8 @@ namespace DemoWeb.Tests;
 /// <summary>Runs the command-line clients the tests drive (curl, h2load, chromium) with a deadline.</summary>
 public static class Tools
 {
-    public static async Task<(int ExitCode, string Output)> RunAsync(string fileName, IEnumerable<string> arguments, TimeSpan timeout)
+    public static async Task<(int ExitCode, string Output)> RunAsync(string fileName, IEnumerable<string> arguments, TimeSpan timeout,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo(fileName)
         {
@@ -16,6 +17,10 @@ public static class Tools
         foreach (string argument in arguments)
         {
             start.ArgumentList.Add(argument);
+        }
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
         }
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {fileName}.");
         Task<string> stdout = process.StandardOutput.ReadToEndAsync();

@@ -1,4 +1,5 @@
-// Polls /stats once a second and renders the per-loop counters; no framework, no CDN.
+// Polls /stats once a second and renders the per-loop counters (and, through charts.js, their
+// history); no framework, no CDN.
 (function () {
   "use strict";
   const counters = ["connections.current", "connections.accepted", "bytes.received", "bytes.sent", "reads", "writes", "epoll.wakeups"];
@@ -33,6 +34,7 @@
       }
     }
     previous = stats;
+    if (window.DashboardCharts) window.DashboardCharts.add(stats);
 
     const body = document.getElementById("loops");
     body.replaceChildren();

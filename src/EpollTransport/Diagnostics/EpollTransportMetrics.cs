@@ -37,7 +37,7 @@ internal sealed class EpollTransportMetrics : IDisposable
             () => Measure(snapshot, s => s.Writes), "{call}", "Write system calls.");
         _meter.CreateObservableCounter("epolltransport.epoll.wakeups",
             () => Measure(snapshot, s => s.Wakeups), "{wakeup}", "Times a loop returned from epoll_wait.");
-        _meter.CreateObservableCounter("epolltransport.sends.held_timed_out",
+        _meter.CreateObservableCounter("epolltransport.held_sends.timed_out",
             () => Measure(snapshot, s => s.HeldSendsTimedOut), "{send}",
             "Held sends a loop released because the application's dispatch blocked past the hold timeout.");
         _meter.CreateObservableCounter("epolltransport.loop.handoffs",

@@ -147,7 +147,7 @@ public class HeldSendTests
         await connection.DisposeAsync();
     }
 
-    /// <summary>The public counter behind the epolltransport.sends.held_timed_out instrument.</summary>
+    /// <summary>The public counter behind the epolltransport.held_sends.timed_out instrument.</summary>
     private static long HeldSendsTimedOut(DirectFactory direct) => direct.Factory.GetLoopCounters().Sum(loop => loop.HeldSendsTimedOut);
 
     private static async Task<byte[]> ReceiveExactlyAsync(Socket socket, int count)
