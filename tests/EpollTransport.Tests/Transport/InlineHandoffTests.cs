@@ -163,7 +163,8 @@ public class InlineHandoffTests
     [MemberData(nameof(BlockingSafe))]
     public async Task ASynchronousBodyReadOfAFourMebibyteUploadCompletesWithTheRightHash(string transport)
     {
-        await using TestServer server = await StartSyncReadServerAsync(transport);
+        var readStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using TestServer server = await StartSyncReadServerAsync(transport, readStarted: readStarted);
         byte[] upload = RawClient.Payload(7, 4 * 1024 * 1024);
         using HttpClient client = server.CreateClient();
         if (transport == Transports.EpollInline)
@@ -172,7 +173,19 @@ public class InlineHandoffTests
             await WarmOnLoopAsync(client);
         }
 
-        using HttpResponseMessage response = await client.PostAsync("/sync-read", new ByteArrayContent(upload)).WaitAsync(Timeout);
+        // The body goes in two parts: the rest only once the handler has read the first part and is
+        // blocked in Read. Sent in one go, the whole body could already sit in the input pipe (on a busy
+        // runner the client gets ahead and the loop reads it in one batch) and the read would never block.
+        var body = new System.IO.Pipelines.Pipe();
+        using var content = new StreamContent(body.Reader.AsStream());
+        content.Headers.ContentLength = upload.Length;
+        Task<HttpResponseMessage> posting = client.PostAsync("/sync-read", content);
+        const int FirstPart = 64 * 1024;
+        await body.Writer.WriteAsync(upload.AsMemory(0, FirstPart));
+        await readStarted.Task.WaitAsync(Timeout);
+        await body.Writer.WriteAsync(upload.AsMemory(FirstPart));
+        await body.Writer.CompleteAsync();
+        using HttpResponseMessage response = await posting.WaitAsync(Timeout);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(Convert.ToHexString(SHA256.HashData(upload)), await response.Content.ReadAsStringAsync());
         if (transport is Transports.EpollInline)
@@ -528,7 +541,7 @@ public class InlineHandoffTests
     }
 
     private static Task<TestServer> StartSyncReadServerAsync(string transport, bool singleLoop = false,
-        System.Collections.Concurrent.ConcurrentBag<ConnectionContext>? connections = null) => TestServer.StartAsync(transport, app =>
+        System.Collections.Concurrent.ConcurrentBag<ConnectionContext>? connections = null, TaskCompletionSource? readStarted = null) => TestServer.StartAsync(transport, app =>
     {
         MapWhere(app);
         app.MapPost("/sync-read", (HttpContext context) =>
@@ -540,6 +553,7 @@ public class InlineHandoffTests
             while ((read = context.Request.Body.Read(buffer, 0, buffer.Length)) > 0)
             {
                 hash.AppendData(buffer, 0, read);
+                readStarted?.TrySetResult();
             }
             return Convert.ToHexString(hash.GetHashAndReset());
         });
