@@ -1,13 +1,13 @@
 namespace DemoWeb;
 
 /// <summary>
-/// Lets the on/off switches stand alone (`--https`, `--inline`, `--echo-upper`). ASP.NET Core's
+/// Lets the on/off switches stand alone (`--https`, `--inline`, `--echo-upper`, `--dashboard-hub`). ASP.NET Core's
 /// command-line configuration wants a value after every key, so a bare `--https --urls …` would read
 /// "--urls" as the value of https; here a bare switch gets an explicit "true" first.
 /// </summary>
 public static class CommandLineSwitches
 {
-    private static readonly string[] Flags = ["https", "inline", "echo-upper"];
+    private static readonly string[] Flags = ["https", "inline", "echo-upper", "dashboard-hub"];
 
     public static string[] Normalize(string[] args)
     {

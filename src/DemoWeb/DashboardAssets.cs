@@ -12,6 +12,7 @@ public static class DashboardAssets
     {
         MapAsset(app, "/", "index.html", "text/html; charset=utf-8");
         MapAsset(app, "/dashboard.js", "dashboard.js", "text/javascript; charset=utf-8");
+        MapAsset(app, "/signalr.js", "signalr.js", "text/javascript; charset=utf-8");
         MapAsset(app, "/charts.js", "charts.js", "text/javascript; charset=utf-8");
         MapAsset(app, "/dashboard.css", "dashboard.css", "text/css; charset=utf-8");
     }

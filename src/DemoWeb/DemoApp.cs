@@ -15,6 +15,15 @@ public static class DemoApp
         DemoSettings settings = DemoSettings.From(builder.Configuration);
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton<TransportStatistics>();
+        builder.Services.AddGrpc();
+        if (settings.DashboardHub)
+        {
+            // The source-generated context first, so the hub's payload is serialized like /stats (camelCase, same metadata).
+            builder.Services.AddSignalR().AddJsonProtocol(options =>
+                options.PayloadSerializerOptions.TypeInfoResolverChain.Insert(0, DemoJsonContext.Default));
+            builder.Services.AddSingleton<StatsHubClients>();
+            builder.Services.AddHostedService<StatsBroadcaster>();
+        }
 
         if (settings.IsEpoll)
         {
@@ -59,6 +68,12 @@ public static class DemoApp
         app.UseWebSockets();
         DashboardAssets.Map(app);
         HttpEndpoints.Map(app, settings);
+        // gRPC needs HTTP/2: the h2c port (prior knowledge) and the HTTPS port (ALPN) serve it.
+        app.MapGrpcService<EchoGrpcService>();
+        if (settings.DashboardHub)
+        {
+            app.MapHub<StatsHub>(StatsHub.Path);
+        }
         app.Lifetime.ApplicationStarted.Register(() => PrintBanner(app, settings, generated));
         return app;
 

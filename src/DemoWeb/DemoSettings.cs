@@ -17,7 +17,8 @@ public sealed record DemoSettings(
     int H2cPort,
     bool Https,
     int HttpsPort,
-    int? ListenFd = null)
+    int? ListenFd = null,
+    bool DashboardHub = true)
 {
     public const string DefaultUrl = "http://localhost:5000";
 
@@ -42,7 +43,9 @@ public sealed record DemoSettings(
             Port(configuration, "h2c-port", 5002),
             configuration.GetValue<bool>("https"),
             Port(configuration, "https-port", 5003),
-            ParseListenFd(configuration));
+            ParseListenFd(configuration),
+            // `--dashboard-hub false` leaves /hubs/stats unmapped, so the dashboard falls back to polling /stats.
+            configuration.GetValue("dashboard-hub", true));
     }
 
     /// <summary>

@@ -52,6 +52,18 @@ public class CommandLineSwitchesTests
         Assert.Equal(["http://127.0.0.1:0"], settings.Urls);
     }
 
+    [Theory]
+    [InlineData(new string[0], true)]
+    [InlineData(new[] { "--dashboard-hub" }, true)]
+    [InlineData(new[] { "--dashboard-hub", "false" }, false)]
+    [InlineData(new[] { "--dashboard-hub=false" }, false)]
+    public async Task TheDashboardHubIsOnUnlessTurnedOff(string[] args, bool expected)
+    {
+        await using WebApplication app = DemoApp.Build(["--urls", "http://127.0.0.1:0", .. args]);
+
+        Assert.Equal(expected, app.Services.GetRequiredService<DemoSettings>().DashboardHub);
+    }
+
     [Fact]
     public void BadSwitchesAreRejectedWithTheOffendingValue()
     {

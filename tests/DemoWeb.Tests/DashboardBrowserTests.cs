@@ -1,7 +1,10 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit;
 
 namespace DemoWeb.Tests;
@@ -28,6 +31,9 @@ public class DashboardBrowserTests
 
         DashboardView before = await WaitForAsync(page, v => v.Loops.Count == 2 && v.Totals.Values.All(t => t is not null), "the first update");
         Assert.Contains("transport: epoll — 2 epoll loop(s)", before.Status);
+        // The hub is on by default, so the numbers below arrive pushed over SignalR, not polled.
+        before = await WaitForAsync(page, v => v.Updates == "signalr", "updates over SignalR");
+        Assert.Contains("live over SignalR", before.Status);
         await page.EvaluateAsync(DashboardView.MarkScript);
 
         // Traffic the page must account for: held-open keep-alive connections, and a known number of bytes each way.
@@ -43,6 +49,7 @@ public class DashboardBrowserTests
                 && v.Total("bytes-sent") >= before.Total("bytes-sent") + EchoBytes, "the traffic to show");
 
             Assert.True(during.Marked, "The page was reloaded; it should update in place.");
+            Assert.Equal("signalr", during.Updates);
             long accepted = during.Total("connections-accepted") - before.Total("connections-accepted");
             Assert.InRange(accepted, HeldConnections + 1, HeldConnections + 1 + BrowserConnections);
             foreach (string counter in new[] { "reads", "writes", "epoll-wakeups" })
@@ -59,6 +66,65 @@ public class DashboardBrowserTests
         // Closed on our side, the connections leave the server's count, and the page follows it back down.
         DashboardView after = await WaitForAsync(page, v => v.Total("connections-current") <= before.Total("connections-current"), "the closed connections to go");
         Assert.True(after.Marked, "The page was reloaded; it should update in place.");
+    }
+
+    [Fact]
+    public async Task WithoutTheHubTheDashboardPollsStatsAndStillFollowsTheTraffic()
+    {
+        await using var server = await DemoServer.StartAsync("--threads", "2", "--dashboard-hub", "false");
+        await using var page = await ChromiumPage.OpenAsync(Tools.Require("chromium"), server.Http);
+
+        DashboardView before = await WaitForAsync(page, v => v.Loops.Count == 2 && v.Totals.Values.All(t => t is not null), "the first update");
+        Assert.Equal("polling", before.Updates);
+        Assert.Contains("polling /stats", before.Status);
+        await page.EvaluateAsync(DashboardView.MarkScript);
+
+        List<Socket> held = await OpenKeepAliveConnectionsAsync(server, HeldConnections);
+        try
+        {
+            await EchoAsync(server, EchoBytes);
+
+            DashboardView during = await WaitForAsync(page, v =>
+                v.Total("connections-current") >= before.Total("connections-current") + HeldConnections
+                && v.Total("bytes-received") >= before.Total("bytes-received") + EchoBytes
+                && v.Total("bytes-sent") >= before.Total("bytes-sent") + EchoBytes, "the traffic to show");
+
+            Assert.True(during.Marked, "The page was reloaded; it should update in place.");
+            // It keeps trying the hub in the background, and keeps polling while the hub stays away.
+            Assert.Equal("polling", during.Updates);
+            AssertRowsAddUpToTotals(during);
+        }
+        finally
+        {
+            held.ForEach(socket => socket.Dispose());
+        }
+    }
+
+    [Fact]
+    public async Task WhenTheHubDropsThePagePollsUntilItCanReconnect()
+    {
+        var hubClients = new HubConnections();
+        await using var server = await DemoServer.StartAsync(
+            builder => builder.Services.AddSignalR(options => options.AddFilter(hubClients)), "--threads", "2");
+        await using var page = await ChromiumPage.OpenAsync(Tools.Require("chromium"), server.Http);
+
+        await WaitForAsync(page, v => v.Updates == "signalr" && v.Totals.Values.All(t => t is not null), "updates over SignalR");
+        await page.EvaluateAsync(DashboardView.MarkScript);
+
+        // The server ends the page's hub connection, as a restart or a proxy's idle timeout would.
+        hubClients.AbortAll();
+        DashboardView polling = await WaitForAsync(page, v => v.Updates == "polling", "the fallback to polling");
+        Assert.Contains("polling /stats", polling.Status);
+
+        // Still live while polling: traffic shows up without the hub (the page retries it only after 10 s).
+        await EchoAsync(server, EchoBytes);
+        DashboardView during = await WaitForAsync(page, v => v.Total("bytes-received") >= polling.Total("bytes-received") + EchoBytes, "the traffic to show");
+        Assert.True(during.Marked, "The page was reloaded; it should update in place.");
+
+        // The hub is still there, so the page goes back to it.
+        DashboardView back = await WaitForAsync(page, v => v.Updates == "signalr" && v.Status.Contains("live over SignalR", StringComparison.Ordinal), "the page to reconnect to the hub");
+        Assert.True(back.Marked, "The page was reloaded; it should reconnect in place.");
+        Assert.True(hubClients.Count >= 2, $"The page connected to the hub {hubClients.Count} time(s).");
     }
 
     [Fact]
@@ -176,6 +242,29 @@ public class DashboardBrowserTests
         catch (InvalidOperationException)
         {
             return false;
+        }
+    }
+
+    /// <summary>Remembers every hub connection, so a test can end them from the server side.</summary>
+    private sealed class HubConnections : IHubFilter
+    {
+        private readonly ConcurrentQueue<HubCallerContext> _connections = new();
+
+        public int Count => _connections.Count;
+
+        public Task OnConnectedAsync(HubLifetimeContext context, Func<HubLifetimeContext, Task> next)
+        {
+            _connections.Enqueue(context.Context);
+            return next(context);
+        }
+
+        public void AbortAll()
+        {
+            Assert.False(_connections.IsEmpty, "No client connected to the hub.");
+            foreach (HubCallerContext connection in _connections)
+            {
+                connection.Abort();
+            }
         }
     }
 

@@ -26,21 +26,26 @@ public sealed class DashboardView
     public const string Script = """
         (() => ({
           marked: window.__demoWebTestMark === true,
+          updates: document.body.dataset.updates || "",
           status: document.getElementById("status").textContent,
           totals: Object.fromEntries(Array.from(document.querySelectorAll("[id^='total-']"), e => [e.id.substring(6), e.textContent])),
           loops: Array.from(document.querySelectorAll("#loops tr"), r => Array.from(r.cells, c => c.textContent)),
         }))()
         """;
 
-    private DashboardView(bool marked, string status, IReadOnlyDictionary<string, long?> totals, IReadOnlyList<long[]> loops)
+    private DashboardView(bool marked, string updates, string status, IReadOnlyDictionary<string, long?> totals, IReadOnlyList<long[]> loops)
     {
         Marked = marked;
+        Updates = updates;
         Status = status;
         Totals = totals;
         Loops = loops;
     }
 
     public bool Marked { get; }
+
+    /// <summary>How the page gets its updates: "signalr", "polling", or "" before it has decided.</summary>
+    public string Updates { get; }
 
     public string Status { get; }
 
@@ -72,11 +77,11 @@ public sealed class DashboardView
         var loops = page.GetProperty("loops").EnumerateArray()
             .Select(row => row.EnumerateArray().Select(cell => ParseNumber("a loop row", cell.GetString())).ToArray())
             .ToList();
-        return new DashboardView(page.GetProperty("marked").GetBoolean(), page.GetProperty("status").GetString() ?? string.Empty, parsedTotals, loops);
+        return new DashboardView(page.GetProperty("marked").GetBoolean(), page.GetProperty("updates").GetString() ?? string.Empty, page.GetProperty("status").GetString() ?? string.Empty, parsedTotals, loops);
     }
 
     public override string ToString()
-        => $"[{Status}] totals {{{string.Join(", ", Columns.Select(c => $"{c}={Totals[c]?.ToString(CultureInfo.InvariantCulture) ?? Placeholder}"))}}}"
+        => $"[{Updates}: {Status}] totals {{{string.Join(", ", Columns.Select(c => $"{c}={Totals[c]?.ToString(CultureInfo.InvariantCulture) ?? Placeholder}"))}}}"
             + $" loops [{string.Join("; ", Loops.Select(row => string.Join(",", row)))}]";
 
     /// <summary>The page formats numbers for en-US ("1,234"); anything else on it is a bug worth failing on.</summary>

@@ -26,11 +26,14 @@ public sealed class DemoServer : IAsyncDisposable
 
     public IPEndPoint Echo => new(IPAddress.Loopback, Endpoints["echo"].Port);
 
-    public static async Task<DemoServer> StartAsync(params string[] extraArgs)
+    public static Task<DemoServer> StartAsync(params string[] extraArgs) => StartAsync(customize: null, extraArgs);
+
+    /// <param name="customize">Lets a test add services (a hub filter, say) before the app is built.</param>
+    public static async Task<DemoServer> StartAsync(Action<WebApplicationBuilder>? customize, params string[] extraArgs)
     {
         string[] args = ["--urls", "http://127.0.0.1:0", "--echo-port", "0", "--h2c-port", "0", "--https", "true", "--https-port", "0",
             "--Logging:LogLevel:Default=Warning", .. extraArgs];
-        WebApplication app = DemoApp.Build(args);
+        WebApplication app = DemoApp.Build(args, customize);
         await app.StartAsync();
         return new DemoServer(app);
     }

@@ -1,9 +1,16 @@
-// Polls /stats once a second and renders the per-loop counters (and, through charts.js, their
-// history); no framework, no CDN.
+// Renders the per-loop counters (and, through charts.js, their history) from the snapshots the
+// /hubs/stats SignalR hub pushes once a second; polls /stats instead while the hub cannot be reached.
+// No framework, no CDN.
 (function () {
   "use strict";
   const counters = ["connections.current", "connections.accepted", "bytes.received", "bytes.sent", "reads", "writes", "epoll.wakeups"];
+  const HubPath = "/hubs/stats";
+  // While polling, how often to try the hub again (it may be back after a restart, or a proxy may have dropped it).
+  const HubRetry = 10000;
   let previous = null;
+  // How updates arrive, "signalr" or "polling"; on <body data-updates> too, for tests and curious people.
+  let updates = null;
+  let pollTimer = null;
 
   function format(n) {
     return Number(n || 0).toLocaleString("en-US");
@@ -17,10 +24,11 @@
 
   function render(stats) {
     const status = document.getElementById("status");
+    const via = updates === "signalr" ? "live over SignalR" : "polling /stats";
     if (stats.loops.length === 0) {
-      status.textContent = "transport: " + stats.transport + " — no epoll counters (the Sockets transport has none)";
+      status.textContent = "transport: " + stats.transport + " — no epoll counters (the Sockets transport has none) — " + via;
     } else {
-      status.textContent = "transport: " + stats.transport + " — " + stats.loops.length + " epoll loop(s) — updated " + new Date(stats.time).toLocaleTimeString();
+      status.textContent = "transport: " + stats.transport + " — " + stats.loops.length + " epoll loop(s) — updated " + new Date(stats.time).toLocaleTimeString() + " — " + via;
     }
     for (const name of counters) {
       const cell = document.getElementById("total-" + name.replace(".", "-"));
@@ -51,15 +59,53 @@
     }
   }
 
+  function setUpdates(way) {
+    updates = way;
+    document.body.dataset.updates = way;
+  }
+
   async function refresh() {
     try {
       const response = await fetch("/stats", { cache: "no-store" });
-      render(await response.json());
+      const stats = await response.json();
+      // A poll that was under way when the hub took over is simply one more sample.
+      render(stats);
     } catch (error) {
       document.getElementById("status").textContent = "cannot reach /stats: " + error;
     }
   }
 
-  refresh();
-  setInterval(refresh, 1000);
+  function startPolling() {
+    if (pollTimer !== null) return;
+    setUpdates("polling");
+    refresh();
+    pollTimer = setInterval(refresh, 1000);
+  }
+
+  function stopPolling() {
+    clearInterval(pollTimer);
+    pollTimer = null;
+  }
+
+  function connectHub() {
+    if (!window.SignalRClient) {
+      startPolling();
+      return;
+    }
+    window.SignalRClient.connect(HubPath, {
+      stats: stats => {
+        if (updates !== "signalr") {
+          stopPolling();
+          setUpdates("signalr");
+        }
+        render(stats);
+      },
+    }, reason => {
+      console.log("dashboard: the stats hub is unavailable (" + reason + "); polling /stats");
+      startPolling();
+      setTimeout(connectHub, HubRetry);
+    });
+  }
+
+  connectHub();
 })();
