@@ -61,7 +61,9 @@ public sealed class NewcomerPathTests : IDisposable
               </packageSources>
             </configuration>
             """);
-        await DotnetAsync(app, nuget, "add", "package", "EpollTransport", "--version", version, "--source", feed);
+        // No --source: it would make the feed the only source, and the package's own dependency
+        // (Tmds.LibC) comes from the user's usual one; nuget.config above adds the feed beside it.
+        await DotnetAsync(app, nuget, "add", "package", "EpollTransport", "--version", version);
 
         string programPath = Path.Combine(app, "Program.cs");
         string program = await File.ReadAllTextAsync(programPath);
@@ -130,9 +132,12 @@ public sealed class NewcomerPathTests : IDisposable
             // SourceLink's contribution: the commit the package was built from.
             Assert.Matches("^[0-9a-f]{40}$", repository.Attribute("commit")?.Value ?? "");
 
-            // ASP.NET Core comes from the app's shared framework, never as a package dependency.
+            // ASP.NET Core comes from the app's shared framework, never as a package dependency; the one
+            // package dependency is Tmds.LibC, the raw libc declarations Interop/ forwards to.
             XElement? dependencies = metadata.Element(ns + "dependencies");
-            Assert.Empty(dependencies?.Descendants(ns + "dependency") ?? Enumerable.Empty<XElement>());
+            Assert.Equal(["Tmds.LibC 0.5.0"],
+                (dependencies?.Descendants(ns + "dependency") ?? Enumerable.Empty<XElement>())
+                    .Select(d => $"{d.Attribute("id")?.Value} {d.Attribute("version")?.Value}"));
             Assert.Contains(metadata.Descendants(ns + "frameworkReference"), r => r.Attribute("name")?.Value == "Microsoft.AspNetCore.App");
             Assert.DoesNotContain("Microsoft.AspNetCore.Connections.Abstractions", nuspec.ToString(), StringComparison.Ordinal);
 

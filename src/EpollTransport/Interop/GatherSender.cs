@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Runtime.InteropServices;
+using Tmds.Linux;
 using static EpollTransport.Interop.LinuxConstants;
 
 namespace EpollTransport.Interop;
@@ -14,7 +15,7 @@ internal sealed unsafe class GatherSender : IDisposable
     public const int MaxSegments = 64;
 
     private readonly MemoryHandle[] _pins = new MemoryHandle[MaxSegments];
-    private Libc.IoVector* _vectors = (Libc.IoVector*)NativeMemory.Alloc(MaxSegments, (nuint)sizeof(Libc.IoVector));
+    private iovec* _vectors = (iovec*)NativeMemory.Alloc(MaxSegments, (nuint)sizeof(iovec));
 
     /// <summary>
     /// Sends as much of <paramref name="buffer"/> as the socket takes now. Returns the byte count, or -1
@@ -44,13 +45,13 @@ internal sealed unsafe class GatherSender : IDisposable
                 }
                 // Kestrel's pool hands out pinned (POH) blocks, where this is cheap; other pools still work.
                 _pins[count] = segment.Pin();
-                _vectors[count] = new Libc.IoVector { Base = _pins[count].Pointer, Length = (nuint)segment.Length };
+                _vectors[count] = new iovec { iov_base = _pins[count].Pointer, iov_len = segment.Length };
                 count++;
             }
 
-            Libc.MessageHeader message = default;
-            message.Vectors = _vectors;
-            message.VectorCount = (nuint)count;
+            msghdr message = default;
+            message.msg_iov = _vectors;
+            message.msg_iovlen = count;
             nint sent;
             do
             {

@@ -1,3 +1,4 @@
+using Tmds.Linux;
 using System.Net;
 using System.Runtime.InteropServices;
 using static EpollTransport.Interop.LinuxConstants;
@@ -103,9 +104,9 @@ internal readonly unsafe struct SocketFd(int value)
         fixed (byte* firstPointer = first)
         fixed (byte* secondPointer = second)
         {
-            Libc.IoVector* vectors = stackalloc Libc.IoVector[2];
-            vectors[0] = new Libc.IoVector { Base = firstPointer, Length = (nuint)first.Length };
-            vectors[1] = new Libc.IoVector { Base = secondPointer, Length = (nuint)second.Length };
+            iovec* vectors = stackalloc iovec[2];
+            vectors[0] = new iovec { iov_base = firstPointer, iov_len = first.Length };
+            vectors[1] = new iovec { iov_base = secondPointer, iov_len = second.Length };
             nint received;
             do
             {
