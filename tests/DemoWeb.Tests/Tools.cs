@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using EpollTransport.Tests.Shared;
 
 namespace DemoWeb.Tests;
 
@@ -22,20 +23,7 @@ public static class Tools
         {
             start.Environment[name] = value;
         }
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {fileName}.");
-        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{fileName} did not finish within {timeout}.");
-        }
-        return (process.ExitCode, await stdout + await stderr);
+        return await ProcessRunner.RunAsync(start, timeout);
     }
 
     /// <summary>Where a tool is installed, or null; .ci/run installs curl, h2load and chromium.</summary>

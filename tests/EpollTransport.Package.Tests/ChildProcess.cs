@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text;
+using EpollTransport.Tests.Shared;
 
 namespace EpollTransport.Package.Tests;
 
@@ -28,25 +29,10 @@ public static class ChildProcess
         TimeSpan timeout, IReadOnlyDictionary<string, string>? environment = null)
     {
         ProcessStartInfo start = StartInfo(fileName, arguments, workingDirectory, environment);
-        string command = $"{fileName} {string.Join(' ', start.ArgumentList)}";
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {command}.");
-        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
+        var (exitCode, output) = await ProcessRunner.RunAsync(start, timeout);
+        if (exitCode != 0)
         {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
-            throw new TimeoutException($"`{command}` (in {workingDirectory}) did not finish within {timeout}. Output:\n{await stdout}{await stderr}");
-        }
-        string output = await stdout + await stderr;
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"`{command}` (in {workingDirectory}) exited with {process.ExitCode}. Output:\n{output}");
+            throw new InvalidOperationException($"{ProcessRunner.Describe(start)} exited with {exitCode}. Output:\n{output}");
         }
         return output;
     }
