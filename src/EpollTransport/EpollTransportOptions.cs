@@ -159,21 +159,8 @@ public sealed class EpollTransportOptions
     /// </summary>
     public bool ReusePort { get; set; }
 
-    /// <summary>
-    /// Tests only: runs on the loop thread before a connection handles readiness, so a test can make
-    /// that handling throw and check that only this connection fails.
-    /// </summary>
-    internal Action<Microsoft.AspNetCore.Connections.ConnectionContext>? ConnectionEventsTestHook { get; set; }
-
-    /// <summary>
-    /// Tests only: asked before every accept on a loop thread; an error other than none is taken as
-    /// that accept's result (no connection is taken from the backlog), so a test can play EMFILE,
-    /// ENFILE, ENOBUFS or ECONNABORTED without exhausting anything.
-    /// </summary>
-    internal Func<Interop.Errno>? AcceptFaultTestHook { get; set; }
-
-    /// <summary>Tests only: the descriptor limit the reserve is computed from, instead of RLIMIT_NOFILE.</summary>
-    internal Func<long>? DescriptorLimitTestHook { get; set; }
+    /// <summary>Tests only: the faults and observation points a test injects (see <see cref="TestHooks"/>).</summary>
+    internal TestHooks? Hooks { get; set; }
 
     private static long? ValidateBufferSize(long? value, string name)
     {

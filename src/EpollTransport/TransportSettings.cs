@@ -37,9 +37,7 @@ internal sealed class TransportSettings
         Backlog = options.Backlog;
         NoDelay = options.NoDelay;
         ReusePort = options.ReusePort;
-        ConnectionEventsTestHook = options.ConnectionEventsTestHook;
-        AcceptFaultTestHook = options.AcceptFaultTestHook;
-        DescriptorLimitTestHook = options.DescriptorLimitTestHook;
+        Hooks = options.Hooks;
         FinOnError = AppContext.TryGetSwitch(FinOnErrorSwitch, out bool finOnError) && finOnError;
     }
 
@@ -66,9 +64,6 @@ internal sealed class TransportSettings
 
     public bool FinOnError { get; }
 
-    public Action<Microsoft.AspNetCore.Connections.ConnectionContext>? ConnectionEventsTestHook { get; }
-
-    public Func<Interop.Errno>? AcceptFaultTestHook { get; }
-
-    public Func<long>? DescriptorLimitTestHook { get; }
+    /// <summary>Null outside the test suite.</summary>
+    public TestHooks? Hooks { get; }
 }

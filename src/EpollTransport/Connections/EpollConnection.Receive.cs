@@ -126,10 +126,19 @@ internal sealed partial class EpollConnection
 
     private void FlushInput()
     {
-        ValueTask<FlushResult> flush = _input.FlushAsync();
+        ValueTask<FlushResult> flush;
+        try
+        {
+            flush = _input.FlushAsync();
+        }
+        catch (Exception ex)
+        {
+            OnInputReaderFaulted(ex);
+            return;
+        }
         if (flush.IsCompleted)
         {
-            if (IsReaderGone(flush.GetAwaiter().GetResult()))
+            if (TryTakeFlushResult(flush, out FlushResult result) && IsReaderGone(result))
             {
                 EndReceive(null);
             }
@@ -144,34 +153,71 @@ internal sealed partial class EpollConnection
         flush.GetAwaiter().UnsafeOnCompleted(_onFlushCompleted);
     }
 
+    /// <summary>The paused flush completed. Loop thread, through the loop scheduler.</summary>
     private void OnInputFlushCompleted()
     {
-        FlushResult result;
+        // Anything that escapes here would only reach the loop's work-item catch, which cannot end the
+        // connection: it would stay paused for good, holding its descriptor.
         try
         {
-            result = _pendingFlush.GetAwaiter().GetResult();
-        }
-        finally
-        {
+            ValueTask<FlushResult> flush = _pendingFlush;
             _pendingFlush = default;
             _flushPending = false;
-        }
 
-        if (_receiveDone)
-        {
-            // CloseSocket ran while we were paused and left completing the input to us.
-            _input.Complete(ShutdownReason);
-            return;
-        }
-        if (IsReaderGone(result))
-        {
-            EndReceive(null);
-            return;
-        }
+            if (_receiveDone)
+            {
+                // CloseSocket ran while we were paused and left completing the input to us.
+                _input.Complete(ShutdownReason);
+                return;
+            }
+            if (!TryTakeFlushResult(flush, out FlushResult result))
+            {
+                return;
+            }
+            if (IsReaderGone(result))
+            {
+                EndReceive(null);
+                return;
+            }
 
-        EpollTransportLog.ConnectionResume(_loop.Logger, ConnectionId);
-        // The edge for data that arrived while we were paused has come and gone: read now.
-        OnReadable();
+            EpollTransportLog.ConnectionResume(_loop.Logger, ConnectionId);
+            // The edge for data that arrived while we were paused has come and gone: read now.
+            OnReadable();
+        }
+        catch (Exception ex)
+        {
+            FailFromLoop(ex);
+        }
+    }
+
+    /// <summary>
+    /// The flush's result, or false once the application completed the input with an error
+    /// (<c>Input.Complete(exception)</c>): the flush rethrows that error, and receiving ends.
+    /// </summary>
+    private bool TryTakeFlushResult(ValueTask<FlushResult> flush, out FlushResult result)
+    {
+        try
+        {
+            result = flush.GetAwaiter().GetResult();
+            return true;
+        }
+        catch (Exception ex)
+        {
+            result = default;
+            OnInputReaderFaulted(ex);
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// The application stopped reading with an error. As with Sockets, only receiving ends: nothing more
+    /// is read, but what the application still writes is sent, and its output decides how the
+    /// connection closes. Ending the whole connection here would reset a response still on its way.
+    /// </summary>
+    private void OnInputReaderFaulted(Exception error)
+    {
+        EpollTransportLog.ConnectionError(_loop.Logger, ConnectionId, error);
+        EndReceive(error);
     }
 
     /// <summary>The application completed its input, so nothing will read what arrives from now on.</summary>

@@ -23,7 +23,17 @@ internal sealed partial class EpollConnection
     {
         while (!_closed)
         {
-            ValueTask<ReadResult> read = _output.ReadAsync();
+            ValueTask<ReadResult> read;
+            try
+            {
+                read = _output.ReadAsync();
+            }
+            catch (Exception ex)
+            {
+                // The application completed the output with an error before we asked.
+                OnOutputFaulted(ex);
+                return;
+            }
             if (!read.IsCompleted)
             {
                 _outputReadPending = true;
@@ -31,36 +41,70 @@ internal sealed partial class EpollConnection
                 read.GetAwaiter().UnsafeOnCompleted(_onOutputReadCompleted);
                 return;
             }
-            if (!SendOutput(read.GetAwaiter().GetResult()))
+            if (!TryTakeOutput(read, out ReadResult result) || !SendOutput(result))
             {
                 return;
             }
         }
     }
 
+    /// <summary>The output read the pump waited for completed. Loop thread, through the loop scheduler.</summary>
     private void OnOutputReadCompleted()
     {
-        ReadResult result;
+        // Anything that escapes here would only reach the loop's work-item catch, which cannot end the
+        // connection: it would be left holding its descriptor with nobody pumping it.
         try
         {
-            result = _pendingOutputRead.GetAwaiter().GetResult();
-        }
-        finally
-        {
+            ValueTask<ReadResult> read = _pendingOutputRead;
             _pendingOutputRead = default;
             _outputReadPending = false;
-        }
 
-        if (_closed)
-        {
-            // CloseSocket ran while the read was pending and left completing the reader to us.
-            CompleteOutputReader();
-            return;
+            if (_closed)
+            {
+                // CloseSocket ran while the read was pending and left completing the reader to us.
+                CompleteOutputReader(null);
+                return;
+            }
+            if (TryTakeOutput(read, out ReadResult result) && SendOutput(result))
+            {
+                PumpOutput();
+            }
         }
-        if (SendOutput(result))
+        catch (Exception ex)
         {
-            PumpOutput();
+            FailFromLoop(ex);
         }
+    }
+
+    /// <summary>
+    /// The read's result, or false once the application completed the output with an error
+    /// (<c>Output.Complete(exception)</c>): the read rethrows that error, and the connection ends.
+    /// </summary>
+    private bool TryTakeOutput(ValueTask<ReadResult> read, out ReadResult result)
+    {
+        try
+        {
+            result = read.GetAwaiter().GetResult();
+            return true;
+        }
+        catch (Exception ex)
+        {
+            result = default;
+            OnOutputFaulted(ex);
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// As the Sockets transport does when its send loop fails: log the error, close with it as the
+    /// reason (RST unless FinOnError; what is still buffered is dropped), and complete the reader with it.
+    /// </summary>
+    private void OnOutputFaulted(Exception error)
+    {
+        EpollTransportLog.ConnectionError(_loop.Logger, ConnectionId, error);
+        RequestShutdown(error, abortive: !_loop.Settings.FinOnError);
+        CompleteOutputReader(error);
+        CloseSocket();
     }
 
     private void OnWritable()
@@ -148,16 +192,16 @@ internal sealed partial class EpollConnection
         }
         else
         {
-            CompleteOutputReader();
+            CompleteOutputReader(null);
         }
     }
 
-    private void CompleteOutputReader()
+    private void CompleteOutputReader(Exception? error)
     {
         if (!_outputReaderCompleted)
         {
             _outputReaderCompleted = true;
-            _output.Complete();
+            _output.Complete(error);
         }
     }
 }

@@ -26,6 +26,7 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
     private const string GracefulShutdownMessage = "The epoll transport's send loop completed gracefully.";
 
     private static readonly Action<object?> s_closeRequested = static state => ((EpollConnection)state!).OnCloseRequested();
+    private static readonly Action<object?> s_registerOnLoop = static state => ((EpollConnection)state!).RegisterOnLoop();
     private static readonly WaitCallback s_notifyConnectionClosed = static state => ((EpollConnection)state!).NotifyConnectionClosed();
 
     private readonly EpollLoop _loop;
@@ -46,7 +47,9 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
 
     // ---- loop thread only ----
     private SocketFd _fd;
+    private bool _registered;
     private bool _closed;
+    private int _closeStarted;
 
     public EpollConnection(EpollLoop loop, SocketFd fd, EndPoint? localEndPoint, EndPoint? remoteEndPoint)
     {
@@ -82,8 +85,37 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
 
     public MemoryPool<byte> MemoryPool => _loop.MemoryPool;
 
-    /// <summary>The loop has registered the fd; start waiting for output. Loop thread.</summary>
-    public void Start() => PumpOutput();
+    /// <summary>
+    /// Kestrel has accepted the connection: its loop registers the fd and starts serving it. Until then
+    /// nothing reads it (a connection the host has not taken costs the process no buffers). Any thread;
+    /// an abort that follows is queued behind the registration, so it always finds the fd registered.
+    /// </summary>
+    public void Start() => _loop.Scheduler.Schedule(s_registerOnLoop, this);
+
+    private void RegisterOnLoop()
+    {
+        if (!_loop.IsOwnerInTransportCode)
+        {
+            // The loop stopped before it got here (its queue was handed to the thread pool): nothing
+            // will ever serve this connection, so it ends as every connection of a stopping loop does.
+            RequestShutdown(new ConnectionAbortedException("The epoll transport is shutting down."), abortive: true);
+            CloseSocket();
+            return;
+        }
+        Errno errno = _loop.Register(this, _fd.Value, EpollEvents);
+        if (errno != Errno.None)
+        {
+            EpollTransportLog.ConnectionRegistrationFailed(_loop.Logger, ConnectionId, RemoteEndPoint?.ToString(), _loop.Index, errno.Name);
+            RequestShutdown(new ConnectionAbortedException($"The epoll transport could not register the connection ({errno.Name}).",
+                errno.ToSocketException("epoll_ctl(ADD)")), abortive: true);
+            CloseSocket();
+            return;
+        }
+        _registered = true;
+        _loop.Counters.ConnectionsAccepted++;
+        _loop.Counters.ConnectionsCurrent++;
+        PumpOutput();
+    }
 
     public void OnEvents(uint events)
     {
@@ -91,7 +123,7 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
         {
             return;
         }
-        _loop.Settings.ConnectionEventsTestHook?.Invoke(this);
+        _loop.Settings.Hooks?.ConnectionEvents?.Invoke(this);
         if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0)
         {
             // Sticky: the edge for the FIN (or error) may be consumed while reading is paused.
@@ -168,7 +200,9 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
     /// <summary>Closes the fd and completes the transport's pipe ends. Loop thread; idempotent.</summary>
     private void CloseSocket()
     {
-        if (_closed)
+        // The flag is loop state, but a connection whose loop had already stopped is closed from the
+        // thread pool, where its start and a queued abort may run at once: exactly one of them closes.
+        if (_closed || Interlocked.Exchange(ref _closeStarted, 1) != 0)
         {
             return;
         }
@@ -191,10 +225,13 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
         }
         finally
         {
-            _loop.Unregister(this, _fd.Value);
+            if (_registered)
+            {
+                _loop.Unregister(this, _fd.Value);
+                _loop.Counters.ConnectionsCurrent--;
+            }
             _fd.Close();
             _fd = SocketFd.Invalid;
-            _loop.Counters.ConnectionsCurrent--;
         }
 
         CompleteInputOnClose(reason);

@@ -47,11 +47,23 @@ internal static partial class EpollTransportLog
     [LoggerMessage(33, LogLevel.Debug, "A pending connection on {EndPoint} was dropped before it could be accepted ({Errno}).", EventName = "AcceptRetried")]
     public static partial void AcceptRetried(ILogger logger, string endPoint, string errno);
 
-    [LoggerMessage(34, LogLevel.Error, "Unexpected error on epoll loop {LoopIndex}; the affected connection was aborted and the loop keeps running.", EventName = "LoopError")]
+    [LoggerMessage(34, LogLevel.Error, "Unexpected error on epoll loop {LoopIndex}; the loop keeps running.", EventName = "LoopError")]
     public static partial void LoopError(ILogger logger, int loopIndex, Exception exception);
 
     [LoggerMessage(35, LogLevel.Error, @"Connection id ""{ConnectionId}"" failed unexpectedly and was aborted.", EventName = "ConnectionFailed")]
     public static partial void ConnectionFailed(ILogger logger, string connectionId, Exception exception);
+
+    [LoggerMessage(41, LogLevel.Warning, "Epoll loop {LoopIndex} could not watch the listener on {EndPoint} again ({Errno}); it retries in {DelayMilliseconds} ms. Other loops sharing the listener keep accepting meanwhile.", EventName = "ListenerRewatchFailed")]
+    public static partial void ListenerRewatchFailed(ILogger logger, string endPoint, int loopIndex, string errno, int delayMilliseconds);
+
+    [LoggerMessage(42, LogLevel.Warning, @"Connection id ""{ConnectionId}"" from {RemoteEndPoint} could not be registered with epoll loop {LoopIndex} ({Errno}) and was closed.", EventName = "ConnectionRegistrationFailed")]
+    public static partial void ConnectionRegistrationFailed(ILogger logger, string connectionId, string? remoteEndPoint, int loopIndex, string errno);
+
+    [LoggerMessage(43, LogLevel.Warning, "Unbinding {EndPoint} did not finish before the host's shutdown token fired (an epoll loop is held by application code); the listener is released in the background once its loops let go.", EventName = "UnbindAbandoned")]
+    public static partial void UnbindAbandoned(ILogger logger, string endPoint);
+
+    [LoggerMessage(44, LogLevel.Error, "Closing the listener on {EndPoint} failed; its sockets were closed regardless.", EventName = "ListenerCloseFailed")]
+    public static partial void ListenerCloseFailed(ILogger logger, string endPoint, Exception exception);
 
     [LoggerMessage(36, LogLevel.Information, "The epoll transport runs only on Linux; Kestrel keeps its Sockets transport on {OperatingSystem}.", EventName = "UnsupportedPlatform")]
     public static partial void UnsupportedPlatform(ILogger logger, string operatingSystem);

@@ -7,9 +7,16 @@ using static EpollTransport.Interop.LinuxConstants;
 namespace EpollTransport.Listening;
 
 /// <summary>
-/// A listening socket as watched by one loop. Level-triggered: whatever a turn leaves in the backlog
-/// is reported again. When several loops share one socket, EPOLLEXCLUSIVE wakes one idle loop per
-/// new connection instead of all of them.
+/// A listening socket as watched by one loop: it takes connections from the kernel's backlog into the
+/// listener's <see cref="AcceptQueue"/> and nothing more (no registration, no read: that waits for
+/// Kestrel's <c>AcceptAsync</c>). Level-triggered: whatever a turn leaves in the backlog is reported
+/// again. When several loops share one socket, EPOLLEXCLUSIVE wakes one idle loop per new connection
+/// instead of all of them.
+/// <para>
+/// The socket is watched unless one of three things holds: the registration was removed (unbind), a
+/// pause is running (a back-off after an accept error, or the descriptor reserve), or the accept queue
+/// is full. <see cref="UpdateWatch"/> is the one place that turns the epoll registration on and off.
+/// </para>
 /// </summary>
 internal sealed class AcceptRegistration : ILoopRegistration
 {
@@ -23,25 +30,36 @@ internal sealed class AcceptRegistration : ILoopRegistration
 
     /// <summary>How many connections one refusing pass may take from the backlog (the kernel's queue bound is 4096 by default).</summary>
     private const int RefusalPassBound = 4096;
-    private static readonly Action<object?> s_resume = static state => ((AcceptRegistration)state!).ResumeAfterBackoff();
+    private static readonly Action<object?> s_endPause = static state => ((AcceptRegistration)state!).EndPause();
+    private static readonly Action<object?> s_roomMade = static state => ((AcceptRegistration)state!).OnRoomMade();
 
-    private readonly EpollConnectionListener _listener;
     private readonly ListenSocket _socket;
+    private readonly AcceptQueue _queue;
+    private readonly ListenerWarnings _warnings;
+    private readonly string _endPoint;
     private readonly uint _events;
     private readonly DescriptorReserve _reserve;
     private readonly Func<Errno>? _acceptFault;
+    private readonly Func<Errno>? _rewatchFault;
     private TimeSpan _backoff = s_initialBackoff;
-    private bool _suspended;
+    private bool _added;
+    private bool _watching;
+    private bool _paused;
+    private bool _waitingForRoom;
     private bool _removed;
 
-    public AcceptRegistration(EpollConnectionListener listener, EpollLoop loop, ListenSocket socket, bool shared)
+    public AcceptRegistration(EpollLoop loop, ListenSocket socket, AcceptQueue queue, ListenerWarnings warnings, bool shared)
     {
-        _listener = listener;
         Loop = loop;
         _socket = socket;
+        _queue = queue;
+        _warnings = warnings;
+        _endPoint = socket.EndPoint.ToString()!;
         _events = shared ? EPOLLIN | EPOLLEXCLUSIVE : EPOLLIN;
-        _reserve = new DescriptorReserve(loop.Settings.DescriptorLimitTestHook);
-        _acceptFault = loop.Settings.AcceptFaultTestHook;
+        TestHooks? hooks = loop.Settings.Hooks;
+        _reserve = new DescriptorReserve(hooks?.DescriptorLimit);
+        _acceptFault = hooks?.AcceptFault;
+        _rewatchFault = hooks?.ListenerRewatchFault;
     }
 
     public EpollLoop Loop { get; }
@@ -54,11 +72,13 @@ internal sealed class AcceptRegistration : ILoopRegistration
         Errno errno = Loop.Register(this, _socket.Fd.Value, _events);
         if (errno != Errno.None)
         {
-            throw errno.ToSocketException($"epoll_ctl(ADD) for the listener on {_socket.EndPoint}");
+            throw errno.ToSocketException($"epoll_ctl(ADD) for the listener on {_endPoint}");
         }
+        _added = true;
+        _watching = true;
     }
 
-    /// <summary>Stops watching, for good. Loop thread; idempotent.</summary>
+    /// <summary>Stops watching, for good. Loop thread; idempotent; a no-op if <see cref="Add"/> failed.</summary>
     public void Remove()
     {
         if (_removed)
@@ -66,38 +86,46 @@ internal sealed class AcceptRegistration : ILoopRegistration
             return;
         }
         _removed = true;
-        Loop.Unregister(this, _socket.Fd.Value);
+        if (_added)
+        {
+            // Unregister deletes the fd from epoll even while a pause has it out already; a failing
+            // EPOLL_CTL_DEL then only says so. Never called for a failed Add: the fd may be another
+            // listener's registration on this same epoll instance (an inherited socket bound twice).
+            Loop.Unregister(this, _socket.Fd.Value);
+            _watching = false;
+        }
     }
 
     public void OnLoopStopping() => Remove();
 
     public void OnEvents(uint events)
     {
-        if (_removed || _suspended)
+        if (_watching)
         {
-            return;
+            AcceptPending(MaxAcceptsPerTurn, drain: false);
         }
-        AcceptPending(MaxAcceptsPerTurn);
     }
 
     /// <summary>
     /// The listener is closing: takes every connection the kernel has already queued (up to the queue's
-    /// bound), since closing a listening socket resets whatever is still in its queue. A pause for
-    /// descriptors does not stop this last pass (those connections are refused, as they would be anyway);
-    /// an accept error does, and what is left then goes with the close. Loop thread, before
-    /// <see cref="Remove"/>.
+    /// bound), since closing a listening socket resets whatever is still in its queue. Neither a pause
+    /// nor a full accept queue stops this last pass (Kestrel still takes what it holds); an accept error
+    /// does, and what is left then goes with the close. Loop thread, before <see cref="Remove"/>.
     /// </summary>
     public void Drain()
     {
         // An inherited socket is shared with the process that takes over: what is queued there is
         // theirs to serve, not ours to take into a server that is shutting down.
-        if (!_removed && _socket.IsOwned)
+        if (_added && !_removed && _socket.IsOwned)
         {
-            AcceptPending((int)Math.Clamp((long)Loop.Settings.Backlog + MaxAcceptsPerTurn, MaxAcceptsPerTurn, 65_536));
+            AcceptPending((int)Math.Clamp((long)Loop.Settings.Backlog + MaxAcceptsPerTurn, MaxAcceptsPerTurn, 65_536), drain: true);
         }
     }
 
-    private void AcceptPending(int maxAccepts)
+    /// <summary>A take made room in the accept queue. Any thread: the resume runs on the loop.</summary>
+    public void ResumeForRoom() => Loop.Scheduler.Schedule(s_roomMade, this);
+
+    private void AcceptPending(int maxAccepts, bool drain)
     {
         _reserve.Refresh();
         Span<byte> peerAddress = stackalloc byte[SocketAddressCodec.MaxSize];
@@ -105,6 +133,14 @@ internal sealed class AcceptRegistration : ILoopRegistration
         Errno failure = Errno.None;
         for (int i = 0; i < maxAccepts; i++)
         {
+            if (!drain && !_queue.HasRoom && _queue.WaitForRoom(this))
+            {
+                // Kestrel is behind: leave the rest in the kernel's backlog until it takes one.
+                _waitingForRoom = true;
+                UpdateWatch();
+                break;
+            }
+
             SocketFd fd = Accept(peerAddress, out int peerAddressLength, out Errno errno);
             if (!fd.IsValid)
             {
@@ -115,7 +151,7 @@ internal sealed class AcceptRegistration : ILoopRegistration
                 if (errno.IsTransientAcceptError)
                 {
                     // That one connection died in the backlog (accept(2) says: retry); the listener is fine.
-                    EpollTransportLog.AcceptRetried(Loop.Logger, _socket.EndPoint.ToString()!, errno.Name);
+                    EpollTransportLog.AcceptRetried(Loop.Logger, _endPoint, errno.Name);
                     continue;
                 }
                 failure = errno;
@@ -140,11 +176,12 @@ internal sealed class AcceptRegistration : ILoopRegistration
             _backoff = s_initialBackoff;
             EndPoint? remote = SocketAddressCodec.Decode(peerAddress[..peerAddressLength]);
             EndPoint? local = _socket.IsWildcard ? fd.GetLocalEndPoint() : _socket.LocalEndPointForConnection();
-            _listener.OnAccepted(Loop, fd, local, remote);
+            _queue.Add(new AcceptedSocket(fd, local, remote, Loop));
         }
         if (refusing)
         {
-            PauseAtDescriptorLimit();
+            _warnings.DescriptorLimitReached(Loop, _endPoint, _reserve, s_limitPause);
+            Pause(s_limitPause);
         }
         if (failure != Errno.None)
         {
@@ -172,47 +209,75 @@ internal sealed class AcceptRegistration : ILoopRegistration
     }
 
     /// <summary>
-    /// Within the descriptor reserve: stop watching the listener for <see cref="s_limitPause"/>, so a
-    /// flood is refused in batches, one pass per pause, rather than by a loop spinning on it. The pause
-    /// stays short (it does not grow): whatever queues meanwhile is refused, or accepted once
-    /// descriptors are free, when it ends.
-    /// </summary>
-    private void PauseAtDescriptorLimit()
-    {
-        _listener.ReportDescriptorLimit(Loop, _socket.EndPoint, _reserve, s_limitPause);
-        Suspend(s_limitPause);
-    }
-
-    /// <summary>
     /// Out of descriptors or memory: the pending connection stays in the backlog, so a level-triggered
-    /// registration would report it again at once. Stop watching for a while instead of spinning.
+    /// registration would report it again at once. Stop watching for a while (doubling up to a second)
+    /// instead of spinning.
     /// </summary>
     private void BackOff(Errno errno)
     {
-        _listener.ReportAcceptFailure(_socket.EndPoint, errno, _backoff);
         TimeSpan pause = _backoff;
         _backoff = TimeSpan.FromTicks(Math.Min(_backoff.Ticks * 2, s_maxBackoff.Ticks));
-        Suspend(pause);
+        _warnings.AcceptFailed(Loop, _endPoint, errno, pause);
+        Pause(pause);
     }
 
-    private void Suspend(TimeSpan pause)
+    /// <summary>
+    /// Stops watching for <paramref name="pause"/>. The pause stays short: whatever queues meanwhile is
+    /// accepted (or refused) when it ends. One timer at a time: a second reason within a pause is covered.
+    /// </summary>
+    private void Pause(TimeSpan pause)
     {
-        if (_suspended || _removed)
+        if (_paused || _removed)
         {
-            // Paused already (a drain during a pause, or both reasons in one pass): one timer is enough.
             return;
         }
-        _suspended = true;
-        Loop.Suspend(_socket.Fd.Value);
-        Loop.ScheduleTimer(pause, s_resume, this);
+        _paused = true;
+        UpdateWatch();
+        Loop.ScheduleTimer(pause, s_endPause, this);
     }
 
-    private void ResumeAfterBackoff()
+    private void EndPause()
     {
-        _suspended = false;
-        if (!_removed)
+        _paused = false;
+        UpdateWatch();
+    }
+
+    private void OnRoomMade()
+    {
+        _waitingForRoom = false;
+        UpdateWatch();
+    }
+
+    /// <summary>
+    /// Makes the epoll registration match the state: watched unless removed, paused or waiting for room.
+    /// A failed re-watch (epoll_ctl ADD failing with ENOMEM, the very shortage that may have caused the
+    /// pause) is retried after a back-off instead of leaving this loop deaf to the listener for good.
+    /// Loop thread.
+    /// </summary>
+    private void UpdateWatch()
+    {
+        bool wanted = _added && !_removed && !_paused && !_waitingForRoom;
+        if (wanted == _watching)
         {
-            Loop.Resume(this, _socket.Fd.Value, _events);
+            return;
         }
+        if (!wanted)
+        {
+            Loop.Suspend(_socket.Fd.Value);
+            _watching = false;
+            return;
+        }
+        Errno errno = _rewatchFault?.Invoke() is { } fault && fault != Errno.None
+            ? fault
+            : Loop.Resume(this, _socket.Fd.Value, _events);
+        if (errno != Errno.None)
+        {
+            _warnings.RewatchFailed(Loop, _endPoint, errno, _backoff);
+            TimeSpan pause = _backoff;
+            _backoff = TimeSpan.FromTicks(Math.Min(_backoff.Ticks * 2, s_maxBackoff.Ticks));
+            Pause(pause);
+            return;
+        }
+        _watching = true;
     }
 }

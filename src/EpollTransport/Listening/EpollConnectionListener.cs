@@ -1,8 +1,6 @@
 using System.Net;
-using System.Threading.Channels;
 using EpollTransport.Connections;
 using EpollTransport.Diagnostics;
-using EpollTransport.Interop;
 using EpollTransport.Loops;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
@@ -10,46 +8,48 @@ using Microsoft.Extensions.Logging;
 namespace EpollTransport.Listening;
 
 /// <summary>
-/// Kestrel's view of one endpoint. Loops accept and start connections themselves and queue them here;
-/// <see cref="AcceptAsync"/> only hands them over.
+/// Kestrel's view of one endpoint. The path of a connection runs one way: a loop's
+/// <see cref="AcceptRegistration"/> takes it from the kernel into the bounded <see cref="AcceptQueue"/>;
+/// <see cref="AcceptAsync"/> takes it from there, lets the loop group pick the loop that will own it,
+/// and hands Kestrel a connection whose owner loop registers it and starts reading it.
 /// </summary>
 internal sealed class EpollConnectionListener : IConnectionListener
 {
+    private readonly EpollLoopGroup _group;
     private readonly ListenSocket[] _sockets;
     private readonly AcceptRegistration[] _registrations;
-    private readonly EpollLoop[] _loops;
-    private int _nextLoop;
+    private readonly AcceptQueue _queue = new();
     private readonly Func<ValueTask> _releaseGroup;
     private readonly ILogger _logger;
-    private readonly Channel<EpollConnection> _accepted = Channel.CreateUnbounded<EpollConnection>(new UnboundedChannelOptions
-    {
-        SingleReader = true,
-        SingleWriter = false,
-        AllowSynchronousContinuations = false,
-    });
     private readonly object _unbindLock = new();
     private Task? _unbindTask;
+    private CancellationToken _shutdownToken;
+    private volatile bool _unbindAbandoned;
     private int _disposed;
-    private readonly WarningGate _acceptFailureWarnings = new();
-    private readonly WarningGate _descriptorLimitWarnings = new();
 
     private EpollConnectionListener(EpollLoopGroup group, ListenSocket[] sockets, Func<ValueTask> releaseGroup, ILogger logger)
     {
+        _group = group;
         _sockets = sockets;
         _releaseGroup = releaseGroup;
         _logger = logger;
         EndPoint = sockets[0].EndPoint;
         EpollLoop[] loops = group.Loops;
-        _loops = loops;
+        var warnings = new ListenerWarnings();
+        bool shared = sockets.Length == 1 && loops.Length > 1;
         _registrations = new AcceptRegistration[loops.Length];
         for (int i = 0; i < loops.Length; i++)
         {
-            _registrations[i] = new AcceptRegistration(this, loops[i], sockets[sockets.Length == 1 ? 0 : i], shared: sockets.Length == 1 && loops.Length > 1);
+            _registrations[i] = new AcceptRegistration(loops[i], sockets[sockets.Length == 1 ? 0 : i], _queue, warnings, shared);
         }
     }
 
     public EndPoint EndPoint { get; }
 
+    /// <summary>
+    /// Binds and starts accepting on every loop of <paramref name="group"/>. On failure everything made
+    /// here is undone, but the group reference stays the caller's to release (once).
+    /// </summary>
     public static async ValueTask<EpollConnectionListener> BindAsync(EpollLoopGroup group, EndPoint endPoint, Func<ValueTask> releaseGroup, ILogger logger)
     {
         ListenSocket[] sockets = CreateSockets(group, endPoint);
@@ -60,7 +60,7 @@ internal sealed class EpollConnectionListener : IConnectionListener
         }
         catch
         {
-            await listener.DisposeAsync().ConfigureAwait(false);
+            await listener.UndoBindAsync().ConfigureAwait(false);
             throw;
         }
         return listener;
@@ -73,9 +73,11 @@ internal sealed class EpollConnectionListener : IConnectionListener
         {
             return [ListenSocket.Adopt(fileHandle, settings)];
         }
-        if (!settings.ReusePort || endPoint is not IPEndPoint || group.Loops.Length == 1)
+        // SO_REUSEPORT is a TCP matter here: Linux 6.13 and later refuse it on AF_UNIX sockets.
+        bool reusePort = settings.ReusePort && endPoint is IPEndPoint;
+        if (!reusePort || group.Loops.Length == 1)
         {
-            return [ListenSocket.Bind(endPoint, settings, reusePort: settings.ReusePort)];
+            return [ListenSocket.Bind(endPoint, settings, reusePort)];
         }
 
         // One SO_REUSEPORT socket per loop, so the kernel spreads connections over them. The first
@@ -103,112 +105,52 @@ internal sealed class EpollConnectionListener : IConnectionListener
         }
     }
 
-    /// <summary>
-    /// A loop accepted a connection. Loop thread. With one shared listening socket, the loop that the
-    /// kernel woke would take a whole burst of connections for itself (measured: 69 to 3 across two
-    /// loops), so connections are dealt round-robin; the fd changes hands here and the accepting loop
-    /// never touches it again. Per-loop SO_REUSEPORT sockets are already balanced by the kernel.
-    /// </summary>
-    public void OnAccepted(EpollLoop loop, SocketFd fd, EndPoint? local, EndPoint? remote)
-    {
-        EpollLoop owner = _sockets.Length == 1 && _loops.Length > 1
-            ? _loops[(int)((uint)Interlocked.Increment(ref _nextLoop) % (uint)_loops.Length)]
-            : loop;
-        if (ReferenceEquals(owner, loop))
-        {
-            StartConnection(loop, fd, local, remote);
-        }
-        else
-        {
-            owner.Scheduler.Schedule(s_startOnOwner, new HandOff(this, owner, fd, local, remote));
-        }
-    }
-
-    private static readonly Action<object?> s_startOnOwner = static state =>
-    {
-        var handOff = (HandOff)state!;
-        if (!handOff.Owner.IsOwnerInTransportCode)
-        {
-            // The owner loop stopped before it could take the connection (the scheduler ran this on
-            // the thread pool): nobody can serve it.
-            handOff.Fd.Close();
-            return;
-        }
-        handOff.Listener.StartConnection(handOff.Owner, handOff.Fd, handOff.Local, handOff.Remote);
-    };
-
-    private sealed record HandOff(EpollConnectionListener Listener, EpollLoop Owner, SocketFd Fd, EndPoint? Local, EndPoint? Remote);
-
-    /// <summary>Registers and starts a connection on the loop that will own it. Owner loop thread.</summary>
-    private void StartConnection(EpollLoop loop, SocketFd fd, EndPoint? local, EndPoint? remote)
-    {
-        var connection = new EpollConnection(loop, fd, local, remote);
-        Errno errno = loop.Register(connection, fd.Value, EpollConnection.EpollEvents);
-        if (errno != Errno.None)
-        {
-            fd.Close();
-            ReportAcceptFailure(EndPoint, errno, TimeSpan.Zero);
-            return;
-        }
-        loop.Counters.ConnectionsAccepted++;
-        loop.Counters.ConnectionsCurrent++;
-        connection.Start();
-
-        if (!_accepted.Writer.TryWrite(connection))
-        {
-            // Unbound while this one was being accepted: nobody will ever serve it.
-            _ = DiscardAsync(connection);
-        }
-    }
-
-    public void ReportAcceptFailure(EndPoint endPoint, Errno errno, TimeSpan pause)
-    {
-        // At most one warning per interval, however many loops and retries fail.
-        if (_acceptFailureWarnings.TryTakeTurn())
-        {
-            EpollTransportLog.AcceptFailed(_logger, endPoint.ToString()!, errno.Name, (int)pause.TotalMilliseconds);
-        }
-    }
-
-    /// <summary>
-    /// <paramref name="loop"/> reset connections because the process is within its descriptor
-    /// reserve, and pauses accepting. At most one warning per interval for all loops. Loop thread.
-    /// </summary>
-    public void ReportDescriptorLimit(EpollLoop loop, EndPoint endPoint, DescriptorReserve reserve, TimeSpan pause)
-    {
-        if (_descriptorLimitWarnings.TryTakeTurn())
-        {
-            EpollTransportLog.DescriptorLimitReached(_logger, endPoint.ToString()!, DescriptorLimit.OpenCount(),
-                reserve.Limit, reserve.Reserve, loop.Counters.ConnectionsRefused, loop.Index, (int)pause.TotalMilliseconds);
-        }
-    }
-
     public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
     {
-        ChannelReader<EpollConnection> reader = _accepted.Reader;
-        try
+        AcceptedSocket? accepted = await _queue.TakeAsync(cancellationToken).ConfigureAwait(false);
+        if (accepted is null)
         {
-            while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                if (reader.TryRead(out EpollConnection? connection))
-                {
-                    return connection;
-                }
-            }
+            return null;
         }
-        catch (ChannelClosedException)
-        {
-        }
-        return null;
+        // Per-loop SO_REUSEPORT sockets are balanced by the kernel, so the accepting loop keeps the
+        // connection. A shared socket wakes one loop per burst (EPOLLEXCLUSIVE), and that loop would take
+        // the whole burst, so the group deals connections round-robin instead.
+        EpollLoop owner = _sockets.Length == 1 ? _group.NextOwner() : accepted.AcceptingLoop;
+        var connection = new EpollConnection(owner, accepted.Fd, accepted.LocalEndPoint, accepted.RemoteEndPoint);
+        connection.Start();
+        return connection;
     }
 
-    public ValueTask UnbindAsync(CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Stops accepting gracefully. Returns when every loop has let go of the listening sockets, or, with
+    /// a loop held by application code (a blocked handler under unprotected inline scheduling, or
+    /// with every spare thread stuck), as soon as <paramref name="cancellationToken"/> fires (Kestrel's
+    /// shutdown timeout): the rest then finishes in the background.
+    /// </summary>
+    public async ValueTask UnbindAsync(CancellationToken cancellationToken = default)
+    {
+        Task unbind = StartUnbind();
+        if (cancellationToken.CanBeCanceled)
+        {
+            _shutdownToken = cancellationToken;
+        }
+        try
+        {
+            await unbind.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            _unbindAbandoned = true;
+            EpollTransportLog.UnbindAbandoned(_logger, EndPoint.ToString()!);
+        }
+    }
+
+    private Task StartUnbind()
     {
         lock (_unbindLock)
         {
-            _unbindTask ??= UnbindCoreAsync();
+            return _unbindTask ??= UnbindCoreAsync();
         }
-        return new ValueTask(_unbindTask);
     }
 
     private async Task UnbindCoreAsync()
@@ -232,10 +174,6 @@ internal sealed class EpollConnectionListener : IConnectionListener
                 r.Drain();
                 r.Remove();
             }))).ConfigureAwait(false);
-            // A drained connection may have been dealt to another loop (round-robin): that loop starts it
-            // from its queue. One more pass through every loop's queue lets those starts reach the
-            // channel before it completes, instead of finding it closed and discarding the connection.
-            await Task.WhenAll(_loops.Select(loop => loop.InvokeAsync(static () => { }))).ConfigureAwait(false);
         }
         finally
         {
@@ -243,8 +181,8 @@ internal sealed class EpollConnectionListener : IConnectionListener
             {
                 socket.Dispose();
             }
-            // A pending AcceptAsync now returns null.
-            _accepted.Writer.TryComplete();
+            // A pending AcceptAsync returns what the drain queued, then null.
+            _queue.Complete();
         }
     }
 
@@ -254,31 +192,67 @@ internal sealed class EpollConnectionListener : IConnectionListener
         {
             return;
         }
+        Task unbind = StartUnbind();
+        Task finish = FinishDisposeAsync(unbind);
+        if (_unbindAbandoned)
+        {
+            // Kestrel's shutdown timeout has passed already: do not wait for a loop that application
+            // code holds. The listener lets go of the group when its loops let go of it.
+            return;
+        }
         try
         {
-            await UnbindAsync().ConfigureAwait(false);
-            while (_accepted.Reader.TryRead(out EpollConnection? connection))
-            {
-                connection.Abort(new ConnectionAbortedException("The listener was disposed before the connection was accepted."));
-                await connection.DisposeAsync().ConfigureAwait(false);
-            }
+            await finish.WaitAsync(_shutdownToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (_shutdownToken.IsCancellationRequested)
+        {
+            EpollTransportLog.UnbindAbandoned(_logger, EndPoint.ToString()!);
+        }
+    }
+
+    private async Task FinishDisposeAsync(Task unbind)
+    {
+        try
+        {
+            await unbind.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            EpollTransportLog.ListenerCloseFailed(_logger, EndPoint.ToString()!, ex);
         }
         finally
         {
+            // Connections Kestrel never took: reset, as the backlog would have been.
+            while (_queue.TryTake() is { } socket)
+            {
+                socket.Reject();
+            }
             await _releaseGroup().ConfigureAwait(false);
         }
     }
 
-    private static async Task DiscardAsync(EpollConnection connection)
+    /// <summary>A bind failed half-way: undo the registrations that were made and close the sockets. The group is not released here.</summary>
+    private async Task UndoBindAsync()
     {
         try
         {
-            connection.Abort(new ConnectionAbortedException("The listener stopped before the connection was accepted."));
-            await connection.DisposeAsync().ConfigureAwait(false);
+            await Task.WhenAll(_registrations.Select(r => r.Loop.InvokeAsync(r.Remove))).ConfigureAwait(false);
         }
-        catch (Exception)
+        catch (Exception ex)
         {
-            // Nothing is waiting for this connection; its resources are released by the close itself.
+            EpollTransportLog.ListenerCloseFailed(_logger, EndPoint.ToString()!, ex);
+        }
+        finally
+        {
+            foreach (ListenSocket socket in _sockets)
+            {
+                socket.Dispose();
+            }
+            _queue.Complete();
+            while (_queue.TryTake() is { } socket)
+            {
+                socket.Reject();
+            }
         }
     }
 }

@@ -114,6 +114,14 @@ internal sealed class ListenSocket : IDisposable
         }
         // accept4 on a blocking listening socket would stall the loop thread.
         Check(fd.SetNonBlocking(), "fcntl(O_NONBLOCK)", endPoint);
+        if (settings.NoDelay)
+        {
+            // Accepted sockets inherit TCP_NODELAY from the listening socket, and one we did not create
+            // has Nagle on (systemd sets no such option): without this, a response flushed in several
+            // small writes waits for the peer's delayed ACK. A Unix domain socket refuses the option
+            // (EOPNOTSUPP), which is fine: it has no Nagle to turn off.
+            _ = fd.SetOption(IPPROTO_TCP, TCP_NODELAY, 1);
+        }
         // A socket that already listens keeps its owner's backlog (systemd's Backlog=, a supervisor's
         // choice, or another process serving the same queue); only a socket that is merely bound is
         // made to listen here.
@@ -169,8 +177,10 @@ internal sealed class ListenSocket : IDisposable
     private static string? UnixSocketPath(EndPoint endPoint)
     {
         string path = endPoint.ToString() ?? string.Empty;
-        // Abstract-namespace sockets have no file.
-        return path.Length == 0 || path[0] is '@' or '\0' ? null : path;
+        // Abstract-namespace sockets have no file. A relative path is resolved now, against the working
+        // directory the kernel resolved it against in bind(2), so the file removed at unbind is the one
+        // that was bound even if the application changes directory in between.
+        return path.Length == 0 || path[0] is '@' or '\0' ? null : Path.GetFullPath(path);
     }
 
     private static void Check(Errno errno, string operation, EndPoint endPoint)

@@ -57,14 +57,36 @@ internal sealed class EpollLoop : IFdOwner
         MemoryPool = memoryPool;
         _logger = logger;
         Scheduler = new LoopScheduler(this);
+        Func<int, string, Errno>? fault = settings.Hooks?.LoopCreationFault;
+        ThrowIfInjected(fault, index, "epoll_create1");
         _epoll = new Epoll(MaxEventsPerWait);
-        _wake = new WakeEvent();
-        // Edge-triggered: every eventfd write is reported as a new event, so the counter never needs
-        // reading back (it would take 2^64 wake-ups to fill), which saves a syscall per wake-up.
-        Errno errno = _epoll.Add(_wake.Fd, EPOLLIN | EPOLLET, WakeToken);
-        if (errno != Errno.None)
+        try
         {
-            throw errno.ToSocketException("epoll_ctl(ADD eventfd)");
+            ThrowIfInjected(fault, index, "eventfd");
+            _wake = new WakeEvent();
+            try
+            {
+                // Edge-triggered: every eventfd write is reported as a new event, so the counter never
+                // needs reading back (it would take 2^64 wake-ups to fill), which saves a syscall per wake-up.
+                Errno errno = fault?.Invoke(index, "epoll_ctl") is { } injected && injected != Errno.None
+                    ? injected
+                    : _epoll.Add(_wake.Fd, EPOLLIN | EPOLLET, WakeToken);
+                if (errno != Errno.None)
+                {
+                    throw errno.ToSocketException("epoll_ctl(ADD eventfd)");
+                }
+            }
+            catch
+            {
+                _wake.Dispose();
+                throw;
+            }
+        }
+        catch
+        {
+            _epoll.Dispose();
+            GatherSender.Dispose();
+            throw;
         }
 
         _tenure = new Tenure(this, 0);
@@ -82,6 +104,27 @@ internal sealed class EpollLoop : IFdOwner
 
         // The overflow buffer for reads larger than the pipe block at hand; pinned so readv can use it directly.
         ReceiveSpill = GC.AllocateUninitializedArray<byte>(64 * 1024, pinned: true);
+    }
+
+    private static void ThrowIfInjected(Func<int, string, Errno>? fault, int index, string step)
+    {
+        if (fault?.Invoke(index, step) is { } errno && errno != Errno.None)
+        {
+            throw errno.ToSocketException(step);
+        }
+    }
+
+    /// <summary>
+    /// Releases a loop that was built but never ran (a later loop of its group failed to build): its
+    /// epoll instance, eventfd, send buffers and pool. A running loop releases them in its shutdown.
+    /// </summary>
+    public void DisposeUnstarted()
+    {
+        _epoll.Dispose();
+        _wake.Dispose();
+        GatherSender.Dispose();
+        MemoryPool.Dispose();
+        _stopped.TrySetResult();
     }
 
     private enum TurnPhase

@@ -11,21 +11,37 @@ namespace EpollTransport.Loops;
 /// </summary>
 internal sealed class EpollLoopGroup
 {
+    private int _nextOwner = -1;
+
     public EpollLoopGroup(TransportSettings settings, IMemoryPoolFactory<byte>? memoryPoolFactory, ILogger logger)
     {
         Settings = settings;
         Loops = new EpollLoop[settings.ThreadCount];
+        int built = 0;
         try
         {
-            for (int i = 0; i < Loops.Length; i++)
+            for (; built < Loops.Length; built++)
             {
                 MemoryPool<byte> pool = memoryPoolFactory?.Create(new MemoryPoolOptions { Owner = "epolltransport" }) ?? MemoryPool<byte>.Shared;
-                Loops[i] = new EpollLoop(i, settings, pool, logger);
+                try
+                {
+                    Loops[built] = new EpollLoop(built, settings, pool, logger);
+                }
+                catch
+                {
+                    pool.Dispose();
+                    throw;
+                }
             }
         }
         catch
         {
-            Loops = [];
+            // Loop k failed (EMFILE from epoll_create1 or eventfd, say): the loops before it were built
+            // but never started, so nothing else will ever release their descriptors and pools.
+            for (int i = 0; i < built; i++)
+            {
+                Loops[i].DisposeUnstarted();
+            }
             throw;
         }
         bool guarded = settings.Scheduling == LoopScheduling.Inline;
@@ -54,6 +70,13 @@ internal sealed class EpollLoopGroup
     public TransportSettings Settings { get; }
 
     public EpollLoop[] Loops { get; }
+
+    /// <summary>
+    /// The loop that will own the next connection of a listening socket the loops share: round-robin, so
+    /// a burst that one woken loop accepted is spread over all of them. Any thread.
+    /// </summary>
+    public EpollLoop NextOwner()
+        => Loops.Length == 1 ? Loops[0] : Loops[(int)((uint)Interlocked.Increment(ref _nextOwner) % (uint)Loops.Length)];
 
     /// <summary>
     /// Stops every loop (aborting what they still own). The watchdog keeps watching until all have

@@ -51,7 +51,7 @@ public class AcceptFailureTests
     public async Task OutOfResourcesTheListenerBacksOffWithoutSpinningWarnsOnceAndResumesByItself(string errnoName)
     {
         var fault = new AcceptFault();
-        await using TestServer server = await StartAsync(o => o.AcceptFaultTestHook = fault.Next);
+        await using TestServer server = await StartAsync(o => o.Hooks = new TestHooks { AcceptFault = fault.Next });
         Errno errno = errnoName switch
         {
             "EMFILE" => Errno.EMFILE,
@@ -88,8 +88,10 @@ public class AcceptFailureTests
     public async Task AConnectionAbortedInTheBacklogIsSkippedAndTheNextOneIsServed()
     {
         int abortedOnce = 0;
-        await using TestServer server = await StartAsync(o => o.AcceptFaultTestHook =
-            () => Interlocked.Exchange(ref abortedOnce, 1) == 0 ? Errno.ECONNABORTED : Errno.None);
+        await using TestServer server = await StartAsync(o => o.Hooks = new TestHooks
+        {
+            AcceptFault = () => Interlocked.Exchange(ref abortedOnce, 1) == 0 ? Errno.ECONNABORTED : Errno.None,
+        });
 
         using Socket socket = await RawClient.ConnectAsync(server.EndPoint);
         Assert.Equal("ok", (await RawClient.GetAsync(socket)).BodyText);
@@ -102,7 +104,7 @@ public class AcceptFailureTests
     public async Task WithinTheDescriptorReserveNewConnectionsAreResetAtOnceAndServedAgainWhenDescriptorsFree()
     {
         long limit = int.MaxValue;
-        await using TestServer server = await StartAsync(o => o.DescriptorLimitTestHook = () => Volatile.Read(ref limit));
+        await using TestServer server = await StartAsync(o => o.Hooks = new TestHooks { DescriptorLimit = () => Volatile.Read(ref limit) });
         using (Socket before = await RawClient.ConnectAsync(server.EndPoint))
         {
             Assert.Equal("ok", (await RawClient.GetAsync(before)).BodyText);

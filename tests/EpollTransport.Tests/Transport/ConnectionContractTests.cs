@@ -116,12 +116,15 @@ public class ConnectionContractTests
         await using var transport = new DirectFactory(o =>
         {
             o.ThreadCount = 1;
-            o.ConnectionEventsTestHook = c =>
+            o.Hooks = new TestHooks
             {
-                if (c.Items.ContainsKey(Poison))
+                ConnectionEvents = c =>
                 {
-                    throw new InvalidOperationException("injected failure");
-                }
+                    if (c.Items.ContainsKey(Poison))
+                    {
+                        throw new InvalidOperationException("injected failure");
+                    }
+                },
             };
         });
         IConnectionListener listener = await transport.BindLoopbackAsync();

@@ -476,15 +476,18 @@ public class InlineHandoffTests
             MapWhere(app);
         }, new TestServerOptions
         {
-            ConfigureEpoll = o => o.ConnectionEventsTestHook = connection =>
+            ConfigureEpoll = o => o.Hooks = new TestHooks
             {
-                // Transport code on the loop thread: holding it here is not a stall of application
-                // code, so nothing is handed off while the test lines the batch up.
-                if (connection.RemoteEndPoint is IPEndPoint { Port: var port } && port == Volatile.Read(ref gatePort))
+                ConnectionEvents = connection =>
                 {
-                    gateEntered.TrySetResult();
-                    gate.Wait(Timeout);
-                }
+                    // Transport code on the loop thread: holding it here is not a stall of application
+                    // code, so nothing is handed off while the test lines the batch up.
+                    if (connection.RemoteEndPoint is IPEndPoint { Port: var port } && port == Volatile.Read(ref gatePort))
+                    {
+                        gateEntered.TrySetResult();
+                        gate.Wait(Timeout);
+                    }
+                },
             },
         });
 

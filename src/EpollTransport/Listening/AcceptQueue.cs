@@ -1,0 +1,127 @@
+using System.Threading.Channels;
+
+namespace EpollTransport.Listening;
+
+/// <summary>
+/// The connections the loops have taken from the kernel for one listener, waiting for Kestrel's
+/// <c>AcceptAsync</c>. Bounded, like the single accept in flight of the Sockets transport: a host that
+/// falls behind (thread-pool starvation during a flood) leaves the rest in the kernel's backlog, where
+/// they cost the process nothing, instead of in this process's memory. A loop that finds the queue full
+/// stops watching its listening socket and is resumed by the take that makes room.
+/// </summary>
+internal sealed class AcceptQueue
+{
+    /// <summary>
+    /// Enough to cover the gap between a burst arriving and Kestrel's accept loop taking it (the loops
+    /// accept up to 32 per readiness report each), small enough that the descriptors it holds are few.
+    /// </summary>
+    public const int DefaultCapacity = 64;
+
+    private readonly Channel<AcceptedSocket> _channel = Channel.CreateUnbounded<AcceptedSocket>(new UnboundedChannelOptions
+    {
+        SingleReader = true,
+        SingleWriter = false,
+        AllowSynchronousContinuations = false,
+    });
+
+    private readonly object _gate = new();
+    private readonly List<AcceptRegistration> _waitingForRoom = new();
+    private int _count;
+
+    public AcceptQueue(int capacity = DefaultCapacity) => Capacity = capacity;
+
+    public int Capacity { get; }
+
+    /// <summary>How many connections wait for Kestrel now.</summary>
+    public int Count => Volatile.Read(ref _count);
+
+    public bool HasRoom => Count < Capacity;
+
+    /// <summary>
+    /// Queues an accepted connection. Loop thread. The bound is checked before accepting, not here: the
+    /// unbind drain goes past it on purpose (those connections would be reset by the close otherwise).
+    /// </summary>
+    public void Add(AcceptedSocket socket)
+    {
+        Interlocked.Increment(ref _count);
+        if (!_channel.Writer.TryWrite(socket))
+        {
+            // Completed: the listener is gone and nobody will take this one.
+            Interlocked.Decrement(ref _count);
+            socket.Reject();
+        }
+    }
+
+    /// <summary>
+    /// The queue is full as <paramref name="registration"/> saw it: records it to be resumed when a take
+    /// makes room, unless room was made meanwhile (then false: accept on). Loop thread.
+    /// </summary>
+    public bool WaitForRoom(AcceptRegistration registration)
+    {
+        lock (_gate)
+        {
+            // Checked under the lock that TakeAsync's wake-up takes after its decrement: either we see
+            // the room, or the taker sees us in the list. No resume is lost.
+            if (HasRoom)
+            {
+                return false;
+            }
+            _waitingForRoom.Add(registration);
+            return true;
+        }
+    }
+
+    /// <summary>The next connection, or null once the queue is completed and empty.</summary>
+    public async ValueTask<AcceptedSocket?> TakeAsync(CancellationToken cancellationToken)
+    {
+        ChannelReader<AcceptedSocket> reader = _channel.Reader;
+        try
+        {
+            while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                if (reader.TryRead(out AcceptedSocket? socket))
+                {
+                    Interlocked.Decrement(ref _count);
+                    WakeWaiters();
+                    return socket;
+                }
+            }
+        }
+        catch (ChannelClosedException)
+        {
+        }
+        return null;
+    }
+
+    /// <summary>A connection taken without waiting, for disposal; null when none is left.</summary>
+    public AcceptedSocket? TryTake()
+    {
+        if (_channel.Reader.TryRead(out AcceptedSocket? socket))
+        {
+            Interlocked.Decrement(ref _count);
+            return socket;
+        }
+        return null;
+    }
+
+    /// <summary>No more connections will be added; <see cref="TakeAsync"/> returns what is left, then null.</summary>
+    public void Complete() => _channel.Writer.TryComplete();
+
+    private void WakeWaiters()
+    {
+        AcceptRegistration[] waiting;
+        lock (_gate)
+        {
+            if (_waitingForRoom.Count == 0 || !HasRoom)
+            {
+                return;
+            }
+            waiting = _waitingForRoom.ToArray();
+            _waitingForRoom.Clear();
+        }
+        foreach (AcceptRegistration registration in waiting)
+        {
+            registration.ResumeForRoom();
+        }
+    }
+}
