@@ -38,4 +38,7 @@ internal sealed class TestHooks
     /// <c>"epoll_ctl"</c>); an error other than none fails that step as the call would.
     /// </summary>
     public Func<int, string, Errno>? LoopCreationFault { get; init; }
+
+    /// <summary>The stuck-thread cap of the safe inline mode, instead of 256, so a test can reach it with one handler.</summary>
+    public int? MaxStuckThreads { get; init; }
 }

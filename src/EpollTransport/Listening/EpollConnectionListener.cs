@@ -141,6 +141,10 @@ internal sealed class EpollConnectionListener : IConnectionListener
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             _unbindAbandoned = true;
+            // Kestrel's accept loop waits for AcceptAsync to return null before its unbind completes;
+            // the stuck loop would otherwise hold the whole server's shutdown. What is queued is still
+            // handed out first.
+            _queue.Complete();
             EpollTransportLog.UnbindAbandoned(_logger, EndPoint.ToString()!);
         }
     }

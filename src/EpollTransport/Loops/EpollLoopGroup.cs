@@ -45,7 +45,7 @@ internal sealed class EpollLoopGroup
             throw;
         }
         bool guarded = settings.Scheduling == LoopScheduling.Inline;
-        Threads = new LoopThreads(guarded ? LoopThreads.DefaultSpareTarget : 0);
+        Threads = new LoopThreads(guarded ? LoopThreads.DefaultSpareTarget : 0, settings.Hooks?.MaxStuckThreads ?? LoopThreads.DefaultMaxStuckThreads);
         if (guarded)
         {
             Watchdog = new LoopWatchdog(Loops, Threads, settings.InlineStallThreshold, logger);

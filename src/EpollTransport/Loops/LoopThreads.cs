@@ -14,7 +14,7 @@ internal sealed class LoopThreads
     /// Threads stuck in application code at once beyond which loops are no longer handed off: a
     /// handler that blocks every thread it is given would otherwise grow the process without bound.
     /// </summary>
-    public const int MaxStuckThreads = 256;
+    public const int DefaultMaxStuckThreads = 256;
 
     private readonly int _spareTarget;
     private readonly object _gate = new();
@@ -23,11 +23,15 @@ internal sealed class LoopThreads
     private long _handoffs;
     private bool _stopped;
 
-    public LoopThreads(int spareTarget)
+    public LoopThreads(int spareTarget, int maxStuckThreads = DefaultMaxStuckThreads)
     {
         _spareTarget = spareTarget;
+        MaxStuckThreads = maxStuckThreads;
         TopUpSpares();
     }
+
+    /// <summary>The cap on <see cref="StuckCount"/> beyond which the watchdog no longer hands loops off.</summary>
+    public int MaxStuckThreads { get; }
 
     /// <summary>Threads that lost their loop while in application code and have not come back yet.</summary>
     public int StuckCount => Volatile.Read(ref _stuck);

@@ -131,11 +131,11 @@ internal sealed class LoopWatchdog
 
     private void TryHandOff(Tenure tenure, long state, long stuckTicks)
     {
-        if (_threads.StuckCount >= LoopThreads.MaxStuckThreads)
+        if (_threads.StuckCount >= _threads.MaxStuckThreads)
         {
             if (_capWarningGate.TryTakeTurn())
             {
-                EpollTransportLog.HandoffCapReached(_logger, tenure.Loop.Index, LoopThreads.MaxStuckThreads);
+                EpollTransportLog.HandoffCapReached(_logger, tenure.Loop.Index, _threads.MaxStuckThreads);
             }
             return;
         }

@@ -11,13 +11,24 @@ public sealed class CountingMemoryPoolFactory : IMemoryPoolFactory<byte>
 {
     private long _outstanding;
     private long _rented;
+    private int _poolsCreated;
+    private int _poolsDisposed;
     private TaskCompletionSource _allReturned = NewSignal();
 
     public long Outstanding => Interlocked.Read(ref _outstanding);
 
     public long TotalRented => Interlocked.Read(ref _rented);
 
-    public MemoryPool<byte> Create(MemoryPoolOptions? options = null) => new CountingPool(this);
+    /// <summary>Pools created and disposed so far (each epoll loop creates one and disposes it when it stops).</summary>
+    public int PoolsCreated => Volatile.Read(ref _poolsCreated);
+
+    public int PoolsDisposed => Volatile.Read(ref _poolsDisposed);
+
+    public MemoryPool<byte> Create(MemoryPoolOptions? options = null)
+    {
+        Interlocked.Increment(ref _poolsCreated);
+        return new CountingPool(this);
+    }
 
     /// <summary>Completes once no block is outstanding (late returns after shutdown are allowed).</summary>
     public async Task WhenAllReturnedAsync(TimeSpan timeout)
@@ -77,7 +88,13 @@ public sealed class CountingMemoryPoolFactory : IMemoryPoolFactory<byte>
 
         protected override void Dispose(bool disposing)
         {
+            if (disposing && Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                Interlocked.Increment(ref owner._poolsDisposed);
+            }
         }
+
+        private int _disposed;
     }
 
     private sealed class Block(CountingMemoryPoolFactory owner) : IMemoryOwner<byte>

@@ -96,7 +96,11 @@ public class ListenerContractTests
             connections.Add((await listener.AcceptAsync().AsTask().WaitAsync(Timeout))!);
         }
 
-        // The woken loop accepts the whole burst, but owners are dealt round-robin.
+        // The woken loop accepts the whole burst, but owners are dealt round-robin. Each owner registers
+        // its connection just after AcceptAsync handed it over, so the counters catch up a moment later.
+        await Helpers.RawSockets.RawClient.WaitUntilAsync(
+            () => transport.Factory.GetLoopCounters().Sum(c => c.ConnectionsAccepted) == clients.Length, Timeout,
+            () => string.Join("; ", transport.Factory.GetLoopCounters()));
         var perLoop = transport.Factory.GetLoopCounters().Select(c => c.ConnectionsAccepted).ToArray();
         Assert.Equal([20L, 20L], perLoop);
         Assert.Equal([20L, 20L], transport.Factory.GetLoopCounters().Select(c => c.ConnectionsCurrent).ToArray());
