@@ -13,6 +13,16 @@ namespace EpollTransport.Connections;
 /// </summary>
 internal sealed partial class EpollConnection
 {
+    /// <summary>
+    /// Bytes one pump activation may send before the connection goes to the back of the loop's queue. An
+    /// application that refills its output as fast as the loop sends it (a large download to a fast
+    /// peer) would otherwise keep the loop to itself until the socket buffer is full, megabytes later,
+    /// while other connections' responses wait. The same bound as a read's per turn.
+    /// </summary>
+    private const int SendBudgetPerActivation = 256 * 1024;
+
+    private static readonly Action<object?> s_continuePumping = static state => ((EpollConnection)state!).ContinuePumping();
+
     private readonly Action _onOutputReadCompleted;
     private ValueTask<ReadResult> _pendingOutputRead;
     private bool _outputReadPending;
@@ -21,8 +31,16 @@ internal sealed partial class EpollConnection
 
     private void PumpOutput()
     {
+        long sentBefore = _loop.Counters.BytesSent;
         while (!_closed)
         {
+            if (_loop.Counters.BytesSent - sentBefore >= SendBudgetPerActivation)
+            {
+                // Fair share used: go on after what the loop has queued meanwhile. Nothing waits on the
+                // pipe or on EPOLLOUT in between, so only this continuation resumes the pump.
+                _loop.Scheduler.Schedule(s_continuePumping, this);
+                return;
+            }
             ValueTask<ReadResult> read;
             try
             {
@@ -45,6 +63,21 @@ internal sealed partial class EpollConnection
             {
                 return;
             }
+        }
+    }
+
+    private void ContinuePumping()
+    {
+        try
+        {
+            if (!_closed)
+            {
+                PumpOutput();
+            }
+        }
+        catch (Exception ex)
+        {
+            FailFromLoop(ex);
         }
     }
 

@@ -16,7 +16,6 @@ internal sealed class LoopCounters
     public long Reads;
     public long Writes;
     public long Wakeups;
-    public long WorkItems;
 
     /// <summary>Held sends the loop released because their application dispatch had not returned in time.</summary>
     public long HeldSendsTimedOut;

@@ -23,6 +23,14 @@ internal sealed class EpollLoop : IFdOwner
 
     private const int MaxEventsPerWait = 256;
     private const int MaxWorkItemsPerTurn = 4096;
+
+    /// <summary>
+    /// How long one turn may run queued work before the loop looks at epoll again. Work that keeps
+    /// queuing more (a flood of responses refilling their pipes as fast as the loop sends them, or, in
+    /// the inline modes, handlers producing those responses on the loop itself) would otherwise keep a
+    /// new request's read and answer waiting behind all of it.
+    /// </summary>
+    private static readonly long s_queueTimePerTurn = System.Diagnostics.Stopwatch.Frequency / 500;
     private const ulong WakeToken = ulong.MaxValue;
 
     private readonly Epoll _epoll;
@@ -48,6 +56,7 @@ internal sealed class EpollLoop : IFdOwner
     private bool _wokenByHandOffAlone;
     private int _readCursor;
     private int _queueBudget;
+    private long _queueDeadline;
     private long _allocatedBase;
 
     public EpollLoop(int index, TransportSettings settings, MemoryPool<byte> memoryPool, ILogger logger)
@@ -299,7 +308,6 @@ internal sealed class EpollLoop : IFdOwner
     {
         try
         {
-            Counters.WorkItems++;
             action(state);
         }
         catch (Exception ex)
@@ -379,6 +387,7 @@ internal sealed class EpollLoop : IFdOwner
         _batchCount = count;
         _batchCursor = 0;
         _queueBudget = MaxWorkItemsPerTurn;
+        _queueDeadline = System.Diagnostics.Stopwatch.GetTimestamp() + s_queueTimePerTurn;
         _wokenByHandOffAlone = count == 1 && _epoll.TokenAt(0) == WakeToken;
         _phase = TurnPhase.Batch;
     }
@@ -486,7 +495,11 @@ internal sealed class EpollLoop : IFdOwner
         }
         while (_queueBudget > 0 && Scheduler.TryDequeue(out Action<object?> action, out object? state))
         {
-            _queueBudget--;
+            // Out of time: what is left runs after the next epoll_wait (with a zero timeout, since work is left).
+            if (--_queueBudget == 0 || System.Diagnostics.Stopwatch.GetTimestamp() > _queueDeadline)
+            {
+                _queueBudget = 0;
+            }
             RunWorkItem(action, state);
             if (!RunApplicationWork())
             {

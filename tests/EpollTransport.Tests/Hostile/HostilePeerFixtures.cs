@@ -76,7 +76,7 @@ public sealed class NormalClient : IAsyncDisposable
     public static NormalClient Start(TestServer server) => new(server);
 
     /// <summary>Stops, then checks every request succeeded, the median stayed short and none was slow.</summary>
-    public async Task<string> StopAndCheckAsync(int atLeast = 10)
+    public async Task<string> StopAndCheckAsync(int atLeast = 10, double slowestMilliseconds = 5000)
     {
         await _stop.CancelAsync();
         await _run.WaitAsync(TimeSpan.FromSeconds(15));
@@ -91,7 +91,7 @@ public sealed class NormalClient : IAsyncDisposable
         // Generous bounds: the suite runs in parallel on two cores, next to floods of a thousand
         // connections. A client starved by a stalled loop or a spinning listener waits ten seconds.
         Assert.True(median < 200, $"median {median:F1} ms");
-        Assert.True(sorted[^1] < 5000, $"slowest {sorted[^1]:F0} ms");
+        Assert.True(sorted[^1] < slowestMilliseconds, $"slowest {sorted[^1]:F0} ms (bound {slowestMilliseconds} ms)");
         return $"normal client: {sorted.Length} requests, median {median:F1} ms, max {sorted[^1]:F1} ms";
     }
 
