@@ -32,9 +32,10 @@ internal static unsafe partial class Libc
 
     /// <summary>
     /// The calling thread's kernel thread id. Not the glibc wrapper <c>gettid()</c>: that exists only
-    /// since glibc 2.30, and RHEL 8 (2.28) or Amazon Linux 2 (2.26) would fail to start a loop. The raw
-    /// system call is in every libc; on an architecture whose number is not known here, the kernel's own
-    /// answer is read from /proc/thread-self (a link to "PID/task/TID").
+    /// since glibc 2.30, and on glibc 2.27 to 2.29, which .NET 10 supports (Ubuntu 18.04, Debian 10,
+    /// RHEL 8 and its rebuilds), a loop would fail to start. The raw system call is in every libc; on an
+    /// architecture whose number is not known here, the kernel's own answer is read from
+    /// /proc/thread-self (a link to "PID/task/TID").
     /// </summary>
     internal static int gettid()
     {
