@@ -15,6 +15,8 @@ public static class DashboardAssets
         MapAsset(app, "/signalr.js", "signalr.js", "text/javascript; charset=utf-8");
         MapAsset(app, "/charts.js", "charts.js", "text/javascript; charset=utf-8");
         MapAsset(app, "/dashboard.css", "dashboard.css", "text/css; charset=utf-8");
+        // The page links this icon; without one the browser asks for /favicon.ico and logs its 404.
+        MapAsset(app, "/favicon.svg", "favicon.svg", "image/svg+xml");
     }
 
     private static void MapAsset(WebApplication app, string path, string fileName, string contentType)

@@ -11,7 +11,12 @@ public static class DemoApp
 {
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? customize = null)
     {
-        WebApplicationBuilder builder = WebApplication.CreateBuilder(CommandLineSwitches.Normalize(args));
+        string[] normalized = CommandLineSwitches.Normalize(args);
+        WebApplicationBuilder builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            Args = normalized,
+            ContentRootPath = ContentRootChosenByUser(normalized) ? null : AppContext.BaseDirectory,
+        });
         DemoSettings settings = DemoSettings.From(builder.Configuration);
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton<TransportStatistics>();
@@ -86,6 +91,24 @@ public static class DemoApp
         }
     }
 
+    /// <summary>
+    /// Whether the user named a content root (`--contentRoot`, or the ASPNETCORE_/DOTNET_CONTENTROOT
+    /// variable), read the way the host reads it. Otherwise DemoWeb takes its own directory: a systemd
+    /// unit or a container starts `dotnet /app/DemoWeb.dll` from elsewhere, and the working directory
+    /// (ASP.NET Core's default) would lose appsettings.json and with it the log levels that keep
+    /// per-request lines off the console. A content root given in WebApplicationOptions would override
+    /// the user's, so it is given only when the user gave none.
+    /// </summary>
+    private static bool ContentRootChosenByUser(string[] args)
+    {
+        IConfiguration given = new ConfigurationBuilder()
+            .AddEnvironmentVariables("DOTNET_")
+            .AddEnvironmentVariables("ASPNETCORE_")
+            .AddCommandLine(args)
+            .Build();
+        return !string.IsNullOrEmpty(given[HostDefaults.ContentRootKey]);
+    }
+
     private static string EpollScheduling(EpollTransportOptions options) => options switch
     {
         { UnsafePreferInlineScheduling: true } => "unsafe inline scheduling",
@@ -93,12 +116,14 @@ public static class DemoApp
         _ => $"inline scheduling, {options.InlineStallThreshold.TotalMilliseconds:0.#} ms stall threshold",
     };
 
+    private static string Loops(int count) => count == 1 ? "1 loop" : $"{count} loops";
+
     private static void PrintBanner(WebApplication app, DemoSettings settings, bool generatedCertificate)
     {
         // Kestrel uses the factory registered last, so that is the transport actually serving.
         var factory = app.Services.GetServices<IConnectionListenerFactory>().LastOrDefault();
         string transport = factory is EpollTransportFactory epoll
-            ? $"epoll ({epoll.GetLoopCounters().Count} loops, {EpollScheduling(app.Services.GetRequiredService<IOptions<EpollTransportOptions>>().Value)})"
+            ? $"epoll ({Loops(epoll.GetLoopCounters().Count)}, {EpollScheduling(app.Services.GetRequiredService<IOptions<EpollTransportOptions>>().Value)})"
             : $"sockets ({app.Services.GetRequiredService<IOptions<SocketTransportOptions>>().Value.IOQueueCount} IOQueues{(settings.Inline ? ", inline scheduling" : string.Empty)})";
         Console.WriteLine($"DemoWeb transport: {transport}");
         if (generatedCertificate)

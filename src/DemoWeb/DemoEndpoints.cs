@@ -22,7 +22,8 @@ public sealed class DemoEndpoints
             // The inherited socket replaces the URLs' HTTP endpoints; the other ports keep their host.
             kestrel.ListenHandle((ulong)fd, options =>
             {
-                options.Protocols = HttpProtocols.Http1AndHttp2;
+                // Plaintext, so HTTP/1.1: asking for HTTP/2 too only makes Kestrel warn that it cannot.
+                options.Protocols = HttpProtocols.Http1;
                 _endpoints.Add(("http", "http", false, options));
             });
         }
@@ -44,7 +45,10 @@ public sealed class DemoEndpoints
             firstHost ??= uri.Host;
             Listen(kestrel, "http", uri.Scheme, uri.Host, uri.Port, options =>
             {
-                options.Protocols = HttpProtocols.Http1AndHttp2;
+                // What the endpoint can serve: HTTP/2 needs TLS (ALPN) here, since a cleartext endpoint
+                // cannot offer both (h2c has its own port). Asking a plaintext endpoint for both would
+                // give HTTP/1.1 anyway, after a warning on every start.
+                options.Protocols = https ? HttpProtocols.Http1AndHttp2 : HttpProtocols.Http1;
                 if (https)
                 {
                     options.UseHttps(certificate!);

@@ -9,6 +9,9 @@ public static class HttpEndpoints
 {
     private static readonly byte[] HelloWorld = "Hello, World!"u8.ToArray();
 
+    /// <summary>The longest <c>/block?ms=</c> accepted.</summary>
+    public const int MaxBlockMilliseconds = 1000;
+
     public static void Map(WebApplication app, DemoSettings settings)
     {
         // TechEmpower shapes: kept lean, they are what benchmark runs measure.
@@ -23,15 +26,18 @@ public static class HttpEndpoints
         });
         app.MapGet("/json", static () => TypedResults.Json(new JsonMessage("Hello, World!"), DemoJsonContext.Default.JsonMessage));
 
-        // A handler that blocks its thread (Thread.Sleep) for ms milliseconds, 0 to 10,000: what the inline
-        // scheduling's watchdog exists for. With ApplicationSchedulingMode.Inline the loop moves to a spare
-        // thread once the threshold passes, so other connections keep being served.
+        // A handler that blocks its thread (Thread.Sleep) for ms milliseconds: what the inline scheduling's
+        // watchdog exists for. With ApplicationSchedulingMode.Inline the loop moves to a spare thread once
+        // the threshold passes, so other connections keep being served. At most a second, well past the
+        // threshold: more would only let any client hold a server thread for as long as it likes. A value
+        // out of range is refused (400, naming the range) rather than quietly shortened, as ASP.NET Core
+        // does with a parameter it cannot take.
         app.MapGet("/block", static (int? ms) =>
         {
             int milliseconds = ms ?? 100;
-            if (milliseconds is < 0 or > 10_000)
+            if (milliseconds is < 0 or > MaxBlockMilliseconds)
             {
-                return Results.BadRequest($"ms must be between 0 and 10000; it was {milliseconds}.");
+                return Results.BadRequest($"ms must be between 0 and {MaxBlockMilliseconds}; it was {milliseconds}.");
             }
             Thread.Sleep(milliseconds);
             return Results.Text($"blocked {milliseconds} ms");

@@ -43,4 +43,12 @@ public class BannerTests
         await demo.WaitForExitAsync(TimeSpan.FromSeconds(20));
         Assert.Equal(0, demo.ExitCode);
     }
+
+    [Fact]
+    public async Task OneLoopIsOneLoopNotOneLoops()
+    {
+        using var demo = await DemoProcess.StartAsync(["--urls", "http://127.0.0.1:0", "--threads", "1", "--echo-port", "-1", "--h2c-port", "-1"]);
+
+        Assert.Contains("DemoWeb transport: epoll (1 loop, thread-pool scheduling)", demo.Output.Text);
+    }
 }

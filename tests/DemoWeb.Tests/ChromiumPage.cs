@@ -49,10 +49,11 @@ public sealed class ChromiumPage : IAsyncDisposable
     }
 
     /// <summary>Evaluates a JavaScript expression in the page and returns its value (JSON-serialisable).</summary>
-    public async Task<JsonElement> EvaluateAsync(string expression)
+    /// <param name="awaitPromise">For an expression that is a promise: return what it resolves to.</param>
+    public async Task<JsonElement> EvaluateAsync(string expression, bool awaitPromise = false)
     {
         using var cts = new CancellationTokenSource(Timeout);
-        JsonElement result = await SendAsync("Runtime.evaluate", new { expression, returnByValue = true }, cts.Token);
+        JsonElement result = await SendAsync("Runtime.evaluate", new { expression, returnByValue = true, awaitPromise }, cts.Token);
         if (result.TryGetProperty("exceptionDetails", out JsonElement exception))
         {
             throw new InvalidOperationException($"The page threw evaluating {expression}: {exception}");

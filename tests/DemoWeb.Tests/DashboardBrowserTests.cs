@@ -3,6 +3,9 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit;
@@ -30,7 +33,7 @@ public class DashboardBrowserTests
         await using var page = await ChromiumPage.OpenAsync(Tools.Require("chromium"), server.Http);
 
         DashboardView before = await WaitForAsync(page, v => v.Loops.Count == 2 && v.Totals.Values.All(t => t is not null), "the first update");
-        Assert.Contains("transport: epoll — 2 epoll loop(s)", before.Status);
+        Assert.Contains("transport: epoll — 2 epoll loops — ", before.Status);
         // The hub is on by default, so the numbers below arrive pushed over SignalR, not polled.
         before = await WaitForAsync(page, v => v.Updates == "signalr", "updates over SignalR");
         Assert.Contains("live over SignalR", before.Status);
@@ -113,8 +116,10 @@ public class DashboardBrowserTests
 
         // The server ends the page's hub connection, as a restart or a proxy's idle timeout would.
         hubClients.AbortAll();
-        DashboardView polling = await WaitForAsync(page, v => v.Updates == "polling", "the fallback to polling");
-        Assert.Contains("polling /stats", polling.Status);
+        // The page switches its mode at once and rewrites the status line only when the first poll
+        // answers, so the wait is for both: the status line is what a person reads.
+        DashboardView polling = await WaitForAsync(page, v => v.Updates == "polling" && v.Status.Contains("polling /stats", StringComparison.Ordinal), "the fallback to polling");
+        Assert.True(polling.Totals.Values.All(t => t is not null), $"The page lost its numbers: {polling}");
 
         // Still live while polling: traffic shows up without the hub (the page retries it only after 10 s).
         await EchoAsync(server, EchoBytes);
@@ -182,6 +187,37 @@ public class DashboardBrowserTests
         Assert.True(after.Marked, "The page was reloaded; it should draw in place.");
     }
 
+    /// <summary>
+    /// One loop reads "1 epoll loop", and the page has an icon of its own: without one the browser asks for
+    /// /favicon.ico, and its console shows the 404.
+    /// </summary>
+    [Fact]
+    public async Task WithOneLoopTheStatusSaysLoopAndThePagesIconLoadsWithoutA404()
+    {
+        var answers = new ConcurrentQueue<string>();
+        await using var server = await DemoServer.StartAsync(
+            builder => builder.Services.AddSingleton<IStartupFilter>(new RecordAnswers(answers)), "--threads", "1");
+        await using var page = await ChromiumPage.OpenAsync(Tools.Require("chromium"), server.Http);
+
+        DashboardView view = await WaitForAsync(page, v => v.Loops.Count == 1 && v.Totals.Values.All(t => t is not null), "the first update");
+        Assert.Contains("transport: epoll — 1 epoll loop — ", view.Status);
+
+        // The icon the page declares, fetched the way the page fetches anything: found, and an image.
+        JsonElement icon = await page.EvaluateAsync("""
+            (async () => {
+              const link = document.querySelector("link[rel~='icon']");
+              if (!link) return { href: "", status: 0, type: "" };
+              const response = await fetch(link.href);
+              return { href: link.href, status: response.status, type: response.headers.get("content-type") || "" };
+            })()
+            """, awaitPromise: true);
+        Assert.True(icon.GetProperty("href").GetString() is { Length: > 0 }, "The page declares no icon.");
+        Assert.Equal(200, icon.GetProperty("status").GetInt32());
+        Assert.StartsWith("image/", icon.GetProperty("type").GetString());
+        // Nothing the browser asked for on its own (the page, its scripts, the icon, the hub) was missing.
+        Assert.DoesNotContain(answers, a => a.StartsWith("404 ", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task OverSocketsTheDashboardSaysThereAreNoEpollCounters()
     {
@@ -243,6 +279,20 @@ public class DashboardBrowserTests
         {
             return false;
         }
+    }
+
+    /// <summary>Records "STATUS PATH" for every request the server answers.</summary>
+    private sealed class RecordAnswers(ConcurrentQueue<string> answers) : IStartupFilter
+    {
+        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+        {
+            app.Use(async (context, nextMiddleware) =>
+            {
+                await nextMiddleware(context);
+                answers.Enqueue($"{context.Response.StatusCode} {context.Request.Path}");
+            });
+            next(app);
+        };
     }
 
     /// <summary>Remembers every hub connection, so a test can end them from the server side.</summary>

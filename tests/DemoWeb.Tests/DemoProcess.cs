@@ -30,13 +30,16 @@ public sealed class DemoProcess : IDisposable
 
     /// <summary>Starts DemoWeb and returns once its banner is complete.</summary>
     /// <param name="launcher">A command that runs DemoWeb under it by exec, such as <c>prlimit --nofile=256:256</c>.</param>
-    public static async Task<DemoProcess> StartAsync(string[] args, IReadOnlyDictionary<string, string>? environment = null, string[]? launcher = null)
+    /// <param name="workingDirectory">Where DemoWeb runs from (the test's own directory when null).</param>
+    public static async Task<DemoProcess> StartAsync(string[] args, IReadOnlyDictionary<string, string>? environment = null, string[]? launcher = null,
+        string? workingDirectory = null)
     {
         var start = new ProcessStartInfo(launcher is { Length: > 0 } ? launcher[0] : "dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? string.Empty,
         };
         if (launcher is { Length: > 0 })
         {

@@ -36,9 +36,19 @@ public class HttpEndpointTests
         Assert.Equal("blocked 50 ms", await client.GetStringAsync("/block?ms=50"));
         Assert.True(clock.ElapsedMilliseconds >= 50, $"answered after {clock.ElapsedMilliseconds} ms");
 
-        using var tooLong = await client.GetAsync("/block?ms=10001");
-        Assert.Equal(HttpStatusCode.BadRequest, tooLong.StatusCode);
-        Assert.Contains("it was 10001", await tooLong.Content.ReadAsStringAsync());
+        // A second at most: the longest accepted, then the shortest refused, with the range in the answer.
+        clock.Restart();
+        Assert.Equal("blocked 1000 ms", await client.GetStringAsync("/block?ms=1000"));
+        Assert.True(clock.ElapsedMilliseconds >= 1000, $"answered after {clock.ElapsedMilliseconds} ms");
+        foreach (int refused in new[] { 1001, 10_000, -1 })
+        {
+            clock.Restart();
+            using var outOfRange = await client.GetAsync($"/block?ms={refused}");
+            Assert.Equal(HttpStatusCode.BadRequest, outOfRange.StatusCode);
+            Assert.Contains($"ms must be between 0 and 1000; it was {refused}", await outOfRange.Content.ReadAsStringAsync());
+            // Refused before it slept.
+            Assert.True(clock.ElapsedMilliseconds < 1000, $"the refusal of {refused} took {clock.ElapsedMilliseconds} ms");
+        }
 
         Assert.Equal(Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture), await client.GetStringAsync("/process"));
     }

@@ -70,6 +70,32 @@ public sealed class LineWatcher
         }
     }
 
+    /// <summary>Returns once every stream has ended: a process that exited has then been read to its last line.</summary>
+    public async Task WaitForEndAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        while (true)
+        {
+            Task changed;
+            lock (_gate)
+            {
+                if (_openStreams == 0)
+                {
+                    return;
+                }
+                changed = _changed.Task;
+            }
+            try
+            {
+                await changed.WaitAsync(cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                throw new TimeoutException($"The output did not end within {timeout}. Output so far:\n{Text}");
+            }
+        }
+    }
+
     private async Task PumpAsync(StreamReader reader)
     {
         try

@@ -3,6 +3,7 @@ using System.IO.Compression;
 using System.Net;
 using System.Reflection;
 using System.Reflection.Metadata;
+using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 using System.Xml.Linq;
 using Xunit;
@@ -15,7 +16,7 @@ namespace EpollTransport.Package.Tests;
 /// contents as nuget.org would show them, then `dotnet new web`, `dotnet add package`, the one-line
 /// change to Program.cs, and a request to the running app — served by the epoll transport.
 /// </summary>
-public sealed class NewcomerPathTests : IDisposable
+public sealed partial class NewcomerPathTests : IDisposable
 {
     private const string TemplateBuilderLine = "var builder = WebApplication.CreateBuilder(args);";
     private const string RepositoryUrl = "https://github.com/epolltransport/EpollTransport";
@@ -37,6 +38,62 @@ public sealed class NewcomerPathTests : IDisposable
     [Fact]
     public async Task ThePackedLibraryInstallsIntoAFreshWebAppAndServesItOverEpoll()
     {
+        var (feed, suffix) = await PackAsync();
+        string version = InspectPackage(feed, suffix);
+        var (app, nuget) = await CreateWebAppAsync(feed, version);
+
+        await DotnetAsync(app, nuget, "build", "-c", "Release", "-nodeReuse:false");
+        string dll = Path.Combine(app, "bin", "Release", "net10.0", "NewcomerApp.dll");
+        AssertServedOverEpoll(await RunAndRequestAsync(ChildProcess.StartInfo("dotnet", [dll, "--urls", "http://127.0.0.1:0"], app)));
+        _log.WriteLine($"{_clock.Elapsed.TotalSeconds:F1} s: done");
+    }
+
+    /// <summary>
+    /// The library says it is AOT-compatible (IsAotCompatible); this holds it to that where a user would
+    /// find out: the same newcomer app published with PublishAot=true. Any trim or AOT warning (ILxxxx)
+    /// that names the transport or its one dependency fails the test, and the native binary must serve
+    /// over epoll exactly as the JIT-compiled app does.
+    /// </summary>
+    [Fact]
+    public async Task ThePackedLibraryPublishesAsNativeAotWithoutWarningsAndTheBinaryServesOverEpoll()
+    {
+        var (feed, suffix) = await PackAsync();
+        string version = $"{VersionPrefix(feed)}-{suffix}";
+        var (app, nuget) = await CreateWebAppAsync(feed, version);
+
+        // In the project, as a user would set it (so restore brings the ILCompiler packs). One warning
+        // per member rather than one per assembly, so a failure says what to fix.
+        string projectPath = Path.Combine(app, "NewcomerApp.csproj");
+        string project = await File.ReadAllTextAsync(projectPath);
+        Assert.True(project.Contains("<PropertyGroup>", StringComparison.Ordinal), $"The web template's project changed:\n{project}");
+        await File.WriteAllTextAsync(projectPath, project.Replace("<PropertyGroup>",
+            "<PropertyGroup>\n    <PublishAot>true</PublishAot>\n    <TrimmerSingleWarn>false</TrimmerSingleWarn>", StringComparison.Ordinal));
+
+        string rid = RuntimeInformation.ProcessArchitecture switch
+        {
+            Architecture.X64 => "linux-x64",
+            Architecture.Arm64 => "linux-arm64",
+            var other => throw new PlatformNotSupportedException($"No Native AOT test for {other}."),
+        };
+        string output = await DotnetAsync(app, nuget, "publish", "-c", "Release", "-r", rid, "-nodeReuse:false");
+
+        string[] warnings = output.Split('\n').Where(l => TrimOrAotWarning().IsMatch(l)).Select(l => l.Trim()).Distinct().ToArray();
+        _log.WriteLine($"Trim/AOT warnings in the publish ({warnings.Length}):\n{string.Join("\n", warnings)}");
+        Assert.True(!warnings.Any(w => w.Contains("EpollTransport", StringComparison.Ordinal) || w.Contains("Tmds.", StringComparison.Ordinal)),
+            $"The transport is not trim/AOT clean:\n{string.Join("\n", warnings)}");
+
+        string binary = Path.Combine(app, "bin", "Release", "net10.0", rid, "publish", "NewcomerApp");
+        Assert.True(File.Exists(binary), $"No native binary at {binary}.");
+        AssertServedOverEpoll(await RunAndRequestAsync(ChildProcess.StartInfo(binary, ["--urls", "http://127.0.0.1:0"], app)));
+        _log.WriteLine($"{_clock.Elapsed.TotalSeconds:F1} s: done");
+    }
+
+    [GeneratedRegex(@"\bwarning IL\d{4}\b")]
+    private static partial Regex TrimOrAotWarning();
+
+    /// <summary>Packs src/EpollTransport into a feed of its own; returns the feed and the version suffix it got.</summary>
+    private async Task<(string Feed, string Suffix)> PackAsync()
+    {
         // A version no earlier run produced, so no NuGet cache can hand back a stale copy.
         string suffix = "test-" + Guid.NewGuid().ToString("N");
         string feed = Folder("feed");
@@ -45,9 +102,22 @@ public sealed class NewcomerPathTests : IDisposable
             "-o", feed, "--version-suffix", suffix,
             // Its own bin/obj: the solution's build of src/EpollTransport may be running beside this test.
             "--artifacts-path", Folder("artifacts"), "-nodeReuse:false");
+        return (feed, suffix);
+    }
 
-        string version = InspectPackage(feed, suffix);
+    /// <summary>The version prefix of the one package in the feed (its file name is EpollTransport.PREFIX-SUFFIX.nupkg).</summary>
+    private static string VersionPrefix(string feed)
+    {
+        string name = Path.GetFileNameWithoutExtension(Directory.GetFiles(feed, "*.nupkg").Single());
+        return Regex.Match(name, @"^EpollTransport\.(\d+\.\d+\.\d+)-").Groups[1].Value;
+    }
 
+    /// <summary>
+    /// `dotnet new web`, `dotnet add package` from the feed, and the one line the README asks for;
+    /// returns the app's folder and the environment its dotnet commands run with.
+    /// </summary>
+    private async Task<(string App, IReadOnlyDictionary<string, string> Nuget)> CreateWebAppAsync(string feed, string version)
+    {
         // The app restores into a NuGet cache of its own, deleted with the test; the user's sources stay
         // in force (the config below only adds the feed), since everything else comes from them.
         string app = Folder("NewcomerApp");
@@ -70,21 +140,23 @@ public sealed class NewcomerPathTests : IDisposable
         Assert.True(program.Contains(TemplateBuilderLine, StringComparison.Ordinal), $"The web template's Program.cs changed:\n{program}");
         await File.WriteAllTextAsync(programPath, program.Replace(
             TemplateBuilderLine, TemplateBuilderLine + "\nbuilder.WebHost.UseEpollTransport();", StringComparison.Ordinal));
+        return (app, nuget);
+    }
 
-        await DotnetAsync(app, nuget, "build", "-c", "Release", "-nodeReuse:false");
-        var (threads, output) = await RunAndRequestAsync(app);
-
-        // Served by epoll, not Sockets, read from the threads the kernel lists for the app:
-        // - "epoll loop 0": the transport starts its loops only when Kestrel binds an endpoint through
-        //   its factory, and Kestrel binds each endpoint with exactly one factory; the app has one.
-        // - no ".NET Sockets": the runtime starts that thread (its socket event loop) at the first
-        //   asynchronous socket operation, so a Sockets-served request always leaves it behind. The
-        //   template app without the line has it and no "epoll loop" (checked when this test was
-        //   written); this app opens no socket of its own.
-        string seen = $"The app's threads: {string.Join(", ", threads)}\nIts output:\n{output}";
-        Assert.True(threads.Contains("epoll loop 0"), $"No epoll loop thread. {seen}");
-        Assert.False(threads.Contains(".NET Sockets"), $"The runtime's socket engine ran, so Sockets served. {seen}");
-        _log.WriteLine($"{_clock.Elapsed.TotalSeconds:F1} s: done");
+    /// <summary>
+    /// Served by epoll, not Sockets, read from the threads the kernel lists for the app:
+    /// - "epoll loop 0": the transport starts its loops only when Kestrel binds an endpoint through
+    ///   its factory, and Kestrel binds each endpoint with exactly one factory; the app has one.
+    /// - no ".NET Sockets": the runtime starts that thread (its socket event loop) at the first
+    ///   asynchronous socket operation, so a Sockets-served request always leaves it behind. The
+    ///   template app without the line has it and no "epoll loop" (checked when this test was
+    ///   written); this app opens no socket of its own.
+    /// </summary>
+    private static void AssertServedOverEpoll((IReadOnlyList<string> Threads, string Output) run)
+    {
+        string seen = $"The app's threads: {string.Join(", ", run.Threads)}\nIts output:\n{run.Output}";
+        Assert.True(run.Threads.Contains("epoll loop 0"), $"No epoll loop thread. {seen}");
+        Assert.False(run.Threads.Contains(".NET Sockets"), $"The runtime's socket engine ran, so Sockets served. {seen}");
     }
 
     /// <summary>
@@ -179,13 +251,13 @@ public sealed class NewcomerPathTests : IDisposable
     }
 
     /// <summary>
-    /// Runs the built app on a dynamic loopback port, checks that GET / answers 200 "Hello World!", and
-    /// returns the names of its threads and its output; the app is killed before this returns.
+    /// Runs the built app (started by <paramref name="start"/> on a dynamic loopback port), checks that
+    /// GET / answers 200 "Hello World!", and returns the names of its threads and its output; the app is
+    /// killed before this returns.
     /// </summary>
-    private async Task<(IReadOnlyList<string> Threads, string Output)> RunAndRequestAsync(string app)
+    private async Task<(IReadOnlyList<string> Threads, string Output)> RunAndRequestAsync(ProcessStartInfo start)
     {
-        string dll = Path.Combine(app, "bin", "Release", "net10.0", "NewcomerApp.dll");
-        using var child = new RunningChild(ChildProcess.StartInfo("dotnet", [dll, "--urls", "http://127.0.0.1:0"], app));
+        using var child = new RunningChild(start);
         try
         {
             string line = await child.WaitForLineAsync(l => l.Contains("Now listening on:", StringComparison.Ordinal), StartTimeout);

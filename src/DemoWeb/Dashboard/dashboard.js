@@ -28,7 +28,7 @@
     if (stats.loops.length === 0) {
       status.textContent = "transport: " + stats.transport + " — no epoll counters (the Sockets transport has none) — " + via;
     } else {
-      status.textContent = "transport: " + stats.transport + " — " + stats.loops.length + " epoll loop(s) — updated " + new Date(stats.time).toLocaleTimeString() + " — " + via;
+      status.textContent = "transport: " + stats.transport + " — " + stats.loops.length + (stats.loops.length === 1 ? " epoll loop" : " epoll loops") + " — updated " + new Date(stats.time).toLocaleTimeString() + " — " + via;
     }
     for (const name of counters) {
       const cell = document.getElementById("total-" + name.replace(".", "-"));

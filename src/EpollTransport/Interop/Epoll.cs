@@ -32,8 +32,6 @@ internal sealed unsafe class Epoll : IDisposable
 
     public Errno Add(int fd, uint events, ulong token) => Control(EPOLL_CTL_ADD, fd, events, token);
 
-    public Errno Modify(int fd, uint events, ulong token) => Control(EPOLL_CTL_MOD, fd, events, token);
-
     public Errno Delete(int fd) => Control(EPOLL_CTL_DEL, fd, 0, 0);
 
     /// <summary>

@@ -7,36 +7,14 @@ namespace EpollTransport.Interop;
 internal readonly record struct Errno(int Value)
 {
     public static readonly Errno None = new(0);
-    public static readonly Errno EPERM = new(1);
-    public static readonly Errno ENOENT = new(2);
     public static readonly Errno EINTR = new(4);
-    public static readonly Errno EBADF = new(9);
     public static readonly Errno EAGAIN = new(11);
     public static readonly Errno ENOMEM = new(12);
-    public static readonly Errno EACCES = new(13);
-    public static readonly Errno EINVAL = new(22);
     public static readonly Errno ENFILE = new(23);
     public static readonly Errno EMFILE = new(24);
-    public static readonly Errno EPIPE = new(32);
-    public static readonly Errno ENONET = new(64);
-    public static readonly Errno EPROTO = new(71);
-    public static readonly Errno ENOTSOCK = new(88);
-    public static readonly Errno ENOPROTOOPT = new(92);
-    public static readonly Errno EPROTONOSUPPORT = new(93);
-    public static readonly Errno EOPNOTSUPP = new(95);
-    public static readonly Errno EAFNOSUPPORT = new(97);
     public static readonly Errno EADDRINUSE = new(98);
-    public static readonly Errno EADDRNOTAVAIL = new(99);
-    public static readonly Errno ENETDOWN = new(100);
-    public static readonly Errno ENETUNREACH = new(101);
     public static readonly Errno ECONNABORTED = new(103);
-    public static readonly Errno ECONNRESET = new(104);
     public static readonly Errno ENOBUFS = new(105);
-    public static readonly Errno ENOTCONN = new(107);
-    public static readonly Errno ETIMEDOUT = new(110);
-    public static readonly Errno ECONNREFUSED = new(111);
-    public static readonly Errno EHOSTDOWN = new(112);
-    public static readonly Errno EHOSTUNREACH = new(113);
 
     /// <summary>The errno left by the last <see cref="Libc"/> call on this thread.</summary>
     public static Errno Last => new(Marshal.GetLastPInvokeError());

@@ -10,14 +10,43 @@ namespace EpollTransport.Interop;
 /// <see cref="Errno.Last"/> as before); this class forwards to them in the plain types the wrappers use
 /// (ints, <c>nint</c>, byte pointers), so nothing above <c>Interop/</c> sees Tmds.Linux.
 /// Declared here by hand, because Tmds.LibC 0.5.0 has no declaration of them: <c>readv</c>,
-/// <c>gettid</c> and <c>getrlimit</c> (with its <see cref="ResourceLimit"/>).
+/// <c>syscall</c> and <c>getrlimit</c> (with its <see cref="ResourceLimit"/>).
 /// </summary>
 internal static unsafe partial class Libc
 {
     private const string LibraryName = "libc";
 
-    [LibraryImport(LibraryName)]
-    public static partial int gettid();
+    // The syscall number of gettid: the kernel's numbering differs per architecture (x86-64 has its own
+    // table; arm64 uses the generic one). -1: an architecture the transport is not built and tested for.
+    private static readonly nint s_sysGettid = RuntimeInformation.ProcessArchitecture switch
+    {
+        Architecture.X64 => 186,
+        Architecture.Arm64 => 178,
+        _ => -1,
+    };
+
+    // syscall(2) is variadic. Declared with one fixed argument, it is still called correctly on x86-64
+    // and arm64 Linux: integer arguments go in the same registers either way, and the number is all we pass.
+    [LibraryImport(LibraryName, EntryPoint = "syscall")]
+    private static partial nint syscall0(nint number);
+
+    /// <summary>
+    /// The calling thread's kernel thread id. Not the glibc wrapper <c>gettid()</c>: that exists only
+    /// since glibc 2.30, and on glibc 2.27 to 2.29, which .NET 10 supports (Ubuntu 18.04, Debian 10,
+    /// RHEL 8 and its rebuilds), a loop would fail to start. The raw system call is in every libc; on an
+    /// architecture whose number is not known here, the kernel's own answer is read from
+    /// /proc/thread-self (a link to "PID/task/TID").
+    /// </summary>
+    internal static int gettid()
+    {
+        if (s_sysGettid >= 0)
+        {
+            return (int)syscall0(s_sysGettid);
+        }
+        string link = new FileInfo("/proc/thread-self").LinkTarget
+            ?? throw new PlatformNotSupportedException("/proc/thread-self is not a link; is /proc mounted?");
+        return int.Parse(link.AsSpan(link.LastIndexOf('/') + 1), System.Globalization.CultureInfo.InvariantCulture);
+    }
 
     [LibraryImport(LibraryName, SetLastError = true)]
     internal static partial nint readv(int fd, iovec* vectors, int count);
@@ -40,8 +69,6 @@ internal static unsafe partial class Libc
 
     internal static int getsockname(int fd, byte* address, int* addressLength) => TmdsLibC.getsockname(fd, (sockaddr*)address, (socklen_t*)addressLength);
 
-    internal static int getpeername(int fd, byte* address, int* addressLength) => TmdsLibC.getpeername(fd, (sockaddr*)address, (socklen_t*)addressLength);
-
     internal static int shutdown(int fd, int how) => TmdsLibC.shutdown(fd, how);
 
     internal static int close(int fd) => TmdsLibC.close(fd);
@@ -50,16 +77,15 @@ internal static unsafe partial class Libc
 
     internal static nint sendmsg(int fd, msghdr* message, int flags) => (nint)(long)TmdsLibC.sendmsg(fd, message, flags);
 
-    internal static nint read(int fd, void* buffer, nint count) => (nint)(long)TmdsLibC.read(fd, buffer, (size_t)(ulong)count);
-
     internal static nint write(int fd, void* buffer, nint count) => (nint)(long)TmdsLibC.write(fd, buffer, (size_t)(ulong)count);
 
     internal static int fcntl(int fd, int command, int argument) => TmdsLibC.fcntl(fd, command, argument);
 
     internal static int epoll_create1(int flags) => TmdsLibC.epoll_create1(flags);
 
-    // Our event buffers are byte arrays in the kernel's (packed, 12-byte) epoll_event layout, the layout
-    // Tmds.Linux.epoll_event has too.
+    // The event buffers are byte arrays in the kernel's epoll_event layout for the running architecture,
+    // which Epoll picks: packed (12 bytes) on x86-64, naturally aligned (16 bytes) on arm64 and elsewhere.
+    // The cast only passes the address on; Tmds.Linux.epoll_event's own size is never used.
     internal static int epoll_ctl(int epollFd, int operation, int fd, byte* epollEvent) => TmdsLibC.epoll_ctl(epollFd, operation, fd, (epoll_event*)epollEvent);
 
     internal static int epoll_wait(int epollFd, byte* events, int maxEvents, int timeoutMilliseconds) => TmdsLibC.epoll_wait(epollFd, (epoll_event*)events, maxEvents, timeoutMilliseconds);
