@@ -55,6 +55,9 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
     {
         _loop = loop;
         _fd = fd;
+        // The fd is the owner loop's from now on, before the loop has even registered it: Kestrel may run
+        // the application the moment it has the connection, and the guard must already know whose it is.
+        FdOwnership.Assign(fd.Value, loop);
         (Pipe inputPipe, Pipe outputPipe, PipeReader applicationInput) = CreatePipes(loop);
         _input = inputPipe.Writer;
         _output = outputPipe.Reader;

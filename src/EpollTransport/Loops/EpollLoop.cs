@@ -249,10 +249,6 @@ internal sealed class EpollLoop : IFdOwner
         {
             _registrations.Remove(registration);
         }
-        else if (registration is EpollConnection)
-        {
-            FdOwnership.Assign(fd, this);
-        }
         return errno;
     }
 
