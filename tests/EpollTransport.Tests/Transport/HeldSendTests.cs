@@ -41,6 +41,10 @@ public class HeldSendTests
             await client.SendAsync(requests);
             byte[] expected = requests.Select(b => (byte)~b).ToArray();
             Assert.Equal(expected, await ReceiveExactlyAsync(client, BatchSize));
+            // The loop counts a send just after the sendmsg whose bytes we already hold: wait for the
+            // count to catch up, or a preempted loop thread moves this batch's send into the next one.
+            await Helpers.RawSockets.RawClient.WaitUntilAsync(() => Volatile.Read(ref loop.Counters.Writes) > writesBefore, Timeout,
+                () => "the loop never counted the send that carried the replies");
             sendsPerBatch.Add(Volatile.Read(ref loop.Counters.Writes) - writesBefore);
         }
 
