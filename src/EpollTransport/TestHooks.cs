@@ -41,4 +41,7 @@ internal sealed class TestHooks
 
     /// <summary>The stuck-thread cap of the safe inline mode, instead of 256, so a test can reach it with one handler.</summary>
     public int? MaxStuckThreads { get; init; }
+
+    /// <summary>The accept queue's bound, instead of the one the backlog gives, so a test can fill it with a few clients.</summary>
+    public int? AcceptQueueCapacity { get; init; }
 }

@@ -12,10 +12,13 @@ namespace EpollTransport.Listening;
 internal sealed class AcceptQueue
 {
     /// <summary>
-    /// Enough to cover the gap between a burst arriving and Kestrel's accept loop taking it (the loops
-    /// accept up to 32 per readiness report each), small enough that the descriptors it holds are few.
+    /// The queue is as deep as the listen backlog (within these bounds): together they hold a burst
+    /// twice the backlog before the kernel starts dropping handshakes. A shallower queue measured worse:
+    /// at 64, bursts of a thousand connects under thread-pool starvation overflowed the backlog, and
+    /// Linux then drops the client's final ACK (tcp_abort_on_overflow=0), which lets a client that
+    /// closes at once leave behind a server socket that never hears of the close.
     /// </summary>
-    public const int DefaultCapacity = 64;
+    public static int CapacityFor(int backlog) => Math.Clamp(backlog, 64, 1024);
 
     private readonly Channel<AcceptedSocket> _channel = Channel.CreateUnbounded<AcceptedSocket>(new UnboundedChannelOptions
     {
@@ -28,7 +31,7 @@ internal sealed class AcceptQueue
     private readonly List<AcceptRegistration> _waitingForRoom = new();
     private int _count;
 
-    public AcceptQueue(int capacity = DefaultCapacity) => Capacity = capacity;
+    public AcceptQueue(int capacity) => Capacity = capacity;
 
     public int Capacity { get; }
 

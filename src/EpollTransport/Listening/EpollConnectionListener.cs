@@ -18,7 +18,7 @@ internal sealed class EpollConnectionListener : IConnectionListener
     private readonly EpollLoopGroup _group;
     private readonly ListenSocket[] _sockets;
     private readonly AcceptRegistration[] _registrations;
-    private readonly AcceptQueue _queue = new();
+    private readonly AcceptQueue _queue;
     private readonly Func<ValueTask> _releaseGroup;
     private readonly ILogger _logger;
     private readonly object _unbindLock = new();
@@ -33,6 +33,7 @@ internal sealed class EpollConnectionListener : IConnectionListener
         _sockets = sockets;
         _releaseGroup = releaseGroup;
         _logger = logger;
+        _queue = new AcceptQueue(group.Settings.Hooks?.AcceptQueueCapacity ?? AcceptQueue.CapacityFor(group.Settings.Backlog));
         EndPoint = sockets[0].EndPoint;
         EpollLoop[] loops = group.Loops;
         var warnings = new ListenerWarnings();

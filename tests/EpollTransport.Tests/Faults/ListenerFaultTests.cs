@@ -29,7 +29,12 @@ public class ListenerFaultTests
     {
         const int Clients = 96;
         const int BytesPerClient = 32 * 1024;
-        await using TestServer server = await TestServer.StartAsync(transport, app => app.MapGet("/", () => "ok"));
+        const int QueueCapacity = 16;
+        await using TestServer server = await TestServer.StartAsync(transport, app => app.MapGet("/", () => "ok"), new TestServerOptions
+        {
+            // The queue is as deep as the backlog by default; a shallow one shows the bound with few clients.
+            ConfigureEpoll = o => o.Hooks = new TestHooks { AcceptQueueCapacity = QueueCapacity },
+        });
         IConnectionListener listener = await FactoryOf(server).BindAsync(new IPEndPoint(IPAddress.Loopback, 0));
         var clients = new List<Socket>();
         try
@@ -46,7 +51,7 @@ public class ListenerFaultTests
 
             // Sockets accepts nothing until asked; the epoll transport takes at most its small accept
             // queue's worth. Either way most of the flood stays where it costs the process nothing.
-            int expectedInKernel = transport == Transports.Sockets ? Clients : Clients - EpollTransport.Listening.AcceptQueue.DefaultCapacity;
+            int expectedInKernel = transport == Transports.Sockets ? Clients : Clients - QueueCapacity;
             await RawClient.WaitUntilAsync(() => SocketProbe.KernelAcceptQueueLength(port) == expectedInKernel, Timeout,
                 () => $"{SocketProbe.KernelAcceptQueueLength(port)} connection(s) in the kernel's accept queue, expected {expectedInKernel}");
             // And nothing of what the clients sent was read into the process.
@@ -109,6 +114,7 @@ public class ListenerFaultTests
                 await second.UnbindAsync();
                 await second.DisposeAsync();
             }
+            Assert.True(SocketProbe.IsOpen((int)inherited.Handle), "disposing the second listener closed the inherited descriptor");
 
             using Socket client = await RawClient.ConnectAsync(inherited.LocalEndPoint!);
             ConnectionContext connection = (await first.AcceptAsync().AsTask().WaitAsync(Timeout))!;

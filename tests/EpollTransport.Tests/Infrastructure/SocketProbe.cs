@@ -58,6 +58,9 @@ internal static class SocketProbe
         return -1;
     }
 
+    /// <summary>Whether <paramref name="fd"/> is an open descriptor of this process (fcntl F_GETFD succeeds).</summary>
+    public static bool IsOpen(int fd) => fcntl(fd, 1, 0) >= 0;
+
     private static int? FindByPeer(IPEndPoint peer)
     {
         byte[] address = new byte[128];
@@ -119,6 +122,9 @@ internal static class SocketProbe
         }
         return value;
     }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int fcntl(int fd, int command, int argument);
 
     [DllImport("libc", SetLastError = true)]
     private static extern int getpeername(int fd, byte[] address, ref int length);
