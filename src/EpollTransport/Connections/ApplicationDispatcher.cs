@@ -6,7 +6,7 @@ namespace EpollTransport.Connections;
 /// <summary>
 /// The input pipe's reader scheduler without inline scheduling: runs the application's continuations
 /// on the thread pool, marking the thread as "dispatching for this connection" while they run. Sends
-/// the application triggers meanwhile are held until it yields (<see cref="HeldSendScheduler"/>), so
+/// the application triggers meanwhile are held until it yields (<see cref="SendScheduler"/>), so
 /// sixteen pipelined responses leave in one sendmsg instead of racing the loop flush by flush.
 /// </summary>
 internal sealed class ApplicationDispatcher : PipeScheduler, IThreadPoolWorkItem

@@ -42,7 +42,7 @@ internal sealed partial class EpollConnection
             return (inlineInput, new Pipe(output), inlineInput.Reader);
         }
         Pipe inputPipe = PipeWith(input, new ApplicationDispatcher(this, loop), input.WriterScheduler);
-        Pipe outputPipe = PipeWith(output, new HeldSendScheduler(this, loop.Scheduler), output.WriterScheduler);
+        Pipe outputPipe = PipeWith(output, new SendScheduler(this), output.WriterScheduler);
         _inputReader = new InputPipeReader(inputPipe.Reader);
         return (inputPipe, outputPipe, _inputReader);
     }
@@ -72,12 +72,12 @@ internal sealed partial class EpollConnection
         return true;
     }
 
-    /// <summary>The dispatch returned: wake the send pump if a send is held. Dispatching thread.</summary>
+    /// <summary>The dispatch returned: send what it held, on this thread. Dispatching thread.</summary>
     public void ReleaseHeldSend()
     {
         if (Interlocked.Exchange(ref _heldSend, null) is { } action)
         {
-            _loop.Scheduler.Schedule(action, _heldSendState);
+            RunSend(action, _heldSendState);
         }
     }
 

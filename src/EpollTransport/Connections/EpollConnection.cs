@@ -16,7 +16,7 @@ namespace EpollTransport.Connections;
 /// <see cref="Abort(ConnectionAbortedException)"/>, <see cref="DisposeAsync"/> and pipe continuations
 /// that the loop's scheduler runs.
 /// </summary>
-internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistration,
+internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistration, IFdOwner,
     IConnectionIdFeature, IConnectionTransportFeature, IConnectionItemsFeature, IMemoryPoolFeature,
     IConnectionLifetimeFeature, IConnectionEndPointFeature
 {
@@ -57,7 +57,7 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
         _fd = fd;
         // The fd is the owner loop's from now on, before the loop has even registered it: Kestrel may run
         // the application the moment it has the connection, and the guard must already know whose it is.
-        FdOwnership.Assign(fd.Value, loop);
+        FdOwnership.Assign(fd.Value, this);
         (Pipe inputPipe, Pipe outputPipe, PipeReader applicationInput) = CreatePipes(loop);
         _input = inputPipe.Writer;
         _output = outputPipe.Reader;
@@ -203,9 +203,20 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
     /// <summary>Closes the fd and completes the transport's pipe ends. Loop thread; idempotent.</summary>
     private void CloseSocket()
     {
+        if (_closed)
+        {
+            return;
+        }
+        // Never while another thread is inside the pump (it may be in sendmsg on this descriptor): the
+        // last sender to leave queues this close again (TryEnterSender explains the fences).
+        Interlocked.Exchange(ref _closeWanted, 1);
+        if (Volatile.Read(ref _sendersInside) > 0)
+        {
+            return;
+        }
         // The flag is loop state, but a connection whose loop had already stopped is closed from the
         // thread pool, where its start and a queued abort may run at once: exactly one of them closes.
-        if (_closed || Interlocked.Exchange(ref _closeStarted, 1) != 0)
+        if (Interlocked.Exchange(ref _closeStarted, 1) != 0)
         {
             return;
         }
@@ -288,6 +299,17 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
     /// fails the connection when it next finds it readable.
     /// </summary>
     internal void CompleteInputForTest() => _input.Complete(new ConnectionAbortedException("Ended by a test."));
+
+    /// <summary>Reads, registration and close: the loop's current owner, in transport code.</summary>
+    bool IFdOwner.IsCallerOwner => _loop.IsOwnerInTransportCode;
+
+    /// <summary>Sends: the thread that runs the pump, off the loop or on it.</summary>
+    bool IFdOwner.IsCallerSender => t_sender == this || _loop.IsOwnerInTransportCode;
+
+    /// <summary>Close: the loop's owner, with no sender inside.</summary>
+    bool IFdOwner.IsCallerCloser => _loop.IsOwnerInTransportCode && Volatile.Read(ref _sendersInside) == 0;
+
+    string IFdOwner.Describe() => $"connection {ConnectionId} of epoll loop {_loop.Index}";
 
     private sealed record ShutdownRequest(Exception Reason, bool Abortive);
 }

@@ -7,7 +7,7 @@ namespace EpollTransport.Connections;
 /// The application's end of the input pipe without inline scheduling. It forwards everything and notes,
 /// on each AdvanceTo, whether the application left input unconsumed: a pipelined batch still being
 /// answered, which is when holding its sends until the dispatch returns pays off
-/// (<see cref="HeldSendScheduler"/>). A lone request consumes everything before its response is
+/// (<see cref="SendScheduler"/>). A lone request consumes everything before its response is
 /// flushed, and that flush is sent at once.
 /// </summary>
 internal sealed class InputPipeReader : PipeReader

@@ -8,12 +8,19 @@ internal interface IFdOwner
     /// <summary>Whether the calling thread holds the owner's role now (and is not inside application code).</summary>
     bool IsCallerOwner { get; }
 
+    /// <summary>Whether the calling thread holds the send side now (for a connection: its pump).</summary>
+    bool IsCallerSender => IsCallerOwner;
+
+    /// <summary>Whether the calling thread may close the descriptor now (the owner, with no send in flight).</summary>
+    bool IsCallerCloser => IsCallerOwner;
+
     string Describe();
 }
 
 /// <summary>
-/// The test-suite guard for the ownership rule: at any instant at most one thread does I/O on a
-/// connection fd, and that thread is the current owner of the connection's loop. When switched on
+/// The test-suite guard for the ownership rule: at any instant at most one thread reads a connection's
+/// socket (the current owner of its loop) and at most one sends on it (whoever runs its pump); only
+/// the owner registers, deregisters and closes it, and closes it only with no send in flight. When switched on
 /// (AppContext switch <see cref="SwitchName"/>, or the environment variable
 /// <see cref="EnvironmentVariable"/> = 1, read once at start-up), every syscall wrapper that touches a
 /// connection fd checks the caller first and throws instead of making the call. When off, the checks
@@ -48,6 +55,24 @@ internal static class FdOwnership
         if (Enabled)
         {
             CheckCore(fd, call);
+        }
+    }
+
+    /// <summary>Throws unless the caller holds the send side of <paramref name="fd"/>.</summary>
+    public static void CheckSend(int fd, string call)
+    {
+        if (Enabled && s_owners.TryGetValue(fd, out IFdOwner? owner) && !owner.IsCallerSender)
+        {
+            throw Violation(owner, call, $"fd {fd} (the send side)");
+        }
+    }
+
+    /// <summary>Throws unless the caller may close <paramref name="fd"/> now.</summary>
+    public static void CheckClose(int fd)
+    {
+        if (Enabled && s_owners.TryGetValue(fd, out IFdOwner? owner) && !owner.IsCallerCloser)
+        {
+            throw Violation(owner, "close", $"fd {fd} (a send may be in flight, or the caller is not its loop)");
         }
     }
 

@@ -6,11 +6,18 @@ using static EpollTransport.Interop.LinuxConstants;
 namespace EpollTransport.Interop;
 
 /// <summary>
-/// Sends a multi-segment buffer with one <c>sendmsg</c>. One instance per loop thread: it keeps its
-/// iovec array and pin handles between calls so the write path does not allocate.
+/// Sends a multi-segment buffer with one <c>sendmsg</c>. One instance per thread that sends (loop
+/// threads, and the application threads whose flushes send): it keeps its iovec array and pin handles
+/// between calls so the write path does not allocate. The finalizer frees the array when the thread is gone.
 /// </summary>
 internal sealed unsafe class GatherSender : IDisposable
 {
+    [ThreadStatic]
+    private static GatherSender? t_current;
+
+    /// <summary>The calling thread's instance, made on its first send.</summary>
+    public static GatherSender ForCurrentThread => t_current ??= new GatherSender();
+
     /// <summary>Segments per sendmsg: 64 pool blocks (256 KiB) is well below the kernel's IOV_MAX of 1024.</summary>
     public const int MaxSegments = 64;
 
@@ -29,7 +36,7 @@ internal sealed unsafe class GatherSender : IDisposable
         }
 
         ObjectDisposedException.ThrowIf(_vectors == null, this);
-        FdOwnership.Check(socket.Value, "sendmsg");
+        FdOwnership.CheckSend(socket.Value, "sendmsg");
         int count = 0;
         try
         {
@@ -71,7 +78,15 @@ internal sealed unsafe class GatherSender : IDisposable
         }
     }
 
+    ~GatherSender() => Free();
+
     public void Dispose()
+    {
+        Free();
+        GC.SuppressFinalize(this);
+    }
+
+    private void Free()
     {
         if (_vectors != null)
         {

@@ -121,7 +121,7 @@ internal readonly unsafe struct SocketFd(int value)
     /// <summary>One <c>send</c> with <c>MSG_NOSIGNAL</c>; -1 with <paramref name="errno"/> set on failure.</summary>
     public nint Send(ReadOnlySpan<byte> buffer, out Errno errno)
     {
-        FdOwnership.Check(Value, "send");
+        FdOwnership.CheckSend(Value, "send");
         fixed (byte* pointer = buffer)
         {
             nint sent;
@@ -143,7 +143,7 @@ internal readonly unsafe struct SocketFd(int value)
 
     public void Close()
     {
-        FdOwnership.Check(Value, "close");
+        FdOwnership.CheckClose(Value);
         IFdOwner? owner = FdOwnership.OwnerOf(Value);
         Libc.close(Value);
         FdOwnership.Released(Value, owner);

@@ -94,7 +94,6 @@ internal sealed class EpollLoop : IFdOwner
         catch
         {
             _epoll.Dispose();
-            GatherSender.Dispose();
             throw;
         }
 
@@ -131,7 +130,6 @@ internal sealed class EpollLoop : IFdOwner
     {
         _epoll.Dispose();
         _wake.Dispose();
-        GatherSender.Dispose();
         MemoryPool.Dispose();
         _stopped.TrySetResult();
     }
@@ -165,8 +163,6 @@ internal sealed class EpollLoop : IFdOwner
     public LoopCounters Counters { get; } = new();
 
     public HeldSendWatch HeldSends { get; } = new();
-
-    public GatherSender GatherSender { get; } = new();
 
     public byte[] ReceiveSpill { get; }
 
@@ -438,12 +434,10 @@ internal sealed class EpollLoop : IFdOwner
                     if (_wokenByHandOffAlone)
                     {
                         // Woken by a hand-off alone: the thread-pool thread that woke us (an HTTP/2
-                        // stream's handler writing frames, or, without inline scheduling, any handler
-                        // between flushes) is usually mid-burst. Giving up the CPU once lets it finish,
-                        // so the sends below carry the burst in one sendmsg instead of one per flush;
-                        // measured in perf/, this cut h2c's sends per request from 0.083 to 0.032 with
-                        // thread-pool scheduling, and took safe inline h2c from 94k to 130-149k req/s
-                        // (thread pool 134-136k in the same A/B), where HTTP/2 streams still run on the pool.
+                        // stream's handler writing frames, or a busy server's handlers between flushes;
+                        // a quiet server's responses no longer wake the loop, see RunSend) is usually
+                        // mid-burst. Giving up the CPU once lets it finish, so the sends below carry the
+                        // burst in one sendmsg. Issue 27 tracks its cost on a busy host (docs/design.md).
                         Thread.Yield();
                     }
                     // Timers and overdue held sends are transport code: they release application work
@@ -668,7 +662,6 @@ internal sealed class EpollLoop : IFdOwner
             Scheduler.MarkExited();
             _epoll.Dispose();
             _wake.Dispose();
-            GatherSender.Dispose();
             MemoryPool.Dispose();
             EpollTransportLog.LoopStopped(_logger, Index, aborted);
             _stopped.TrySetResult();

@@ -22,6 +22,9 @@ internal sealed class HeldSendWatch
     /// <summary>Whether a dispatch that may hold a send is out, so the loop must not sleep indefinitely.</summary>
     public bool AnyDispatchOut => Volatile.Read(ref _dispatchesOut) > 0;
 
+    /// <summary>How many application dispatches the loop has out now.</summary>
+    public int DispatchesOut => Volatile.Read(ref _dispatchesOut);
+
     /// <summary>Loop thread, when it hands the application a continuation that may hold sends.</summary>
     public void DispatchStarted() => Interlocked.Increment(ref _dispatchesOut);
 

@@ -58,6 +58,10 @@ internal static class SocketProbe
         return -1;
     }
 
+    /// <summary>The server-side descriptor whose peer is <paramref name="clientEndPoint"/> (IPv4 loopback).</summary>
+    public static int ServerSideDescriptor(IPEndPoint clientEndPoint)
+        => FindByPeer(clientEndPoint) ?? throw new InvalidOperationException($"No descriptor of this process is connected to {clientEndPoint}.");
+
     /// <summary>Whether <paramref name="fd"/> is an open descriptor of this process (fcntl F_GETFD succeeds).</summary>
     public static bool IsOpen(int fd) => fcntl(fd, 1, 0) >= 0;
 
