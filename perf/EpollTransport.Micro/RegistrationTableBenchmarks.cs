@@ -110,7 +110,9 @@ public class RegistrationTableBenchmarks
         {
         }
 
-        public void OnLoopStopping()
+        public bool OnLoopStopping() => false;
+
+        public void OnFailure(Exception exception)
         {
         }
     }

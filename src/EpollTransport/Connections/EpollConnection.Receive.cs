@@ -14,8 +14,8 @@ internal sealed partial class EpollConnection
     /// Below this much room left in the current pipe block (4 KiB from Kestrel's pool), a fresh block is
     /// taken. Half a block, as the Sockets transport asks for: a burst that size or smaller (16 pipelined
     /// requests are about 750 bytes) then always lands in one segment, and Kestrel's parser stays on its
-    /// single-segment path. At 512 bytes, bursts straddled blocks often enough to cost pipelined
-    /// plaintext about 4% of its CPU per request.
+    /// single-segment path; a smaller threshold lets bursts straddle blocks, which costs the parser its
+    /// fast path (docs/performance.md, "Half-block reads").
     /// </summary>
     private const int MinimumReadSize = 2048;
 

@@ -142,11 +142,14 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
         }
     }
 
-    public void OnLoopStopping()
+    public bool OnLoopStopping()
     {
         RequestShutdown(new ConnectionAbortedException("The epoll transport is shutting down."), abortive: true);
         CloseSocket();
+        return true;
     }
+
+    void ILoopRegistration.OnFailure(Exception exception) => FailFromLoop(exception);
 
     /// <summary>Something threw while the loop handled this connection: fail this connection only.</summary>
     public void FailFromLoop(Exception exception)
@@ -286,12 +289,6 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
             _closedAndNotified.TrySetResult();
         }
     }
-
-    /// <summary>
-    /// Tests only: a send on this connection's fd from the calling thread, bypassing the loop, so a test
-    /// can show that the ownership guard refuses it.
-    /// </summary>
-    internal nint SendFromCallingThreadForTest(ReadOnlySpan<byte> data) => _fd.Send(data, out _);
 
     /// <summary>
     /// Tests only: ends the input from the calling thread, to free a handler that unprotected inline

@@ -96,7 +96,19 @@ internal sealed class AcceptRegistration : ILoopRegistration
         }
     }
 
-    public void OnLoopStopping() => Remove();
+    public bool OnLoopStopping()
+    {
+        Remove();
+        return false;
+    }
+
+    /// <summary>
+    /// Accepting threw (a bug, not a refused accept: those are handled in place). The listener stays
+    /// watched: the next readiness report tries again, and the loop has logged the error.
+    /// </summary>
+    public void OnFailure(Exception exception)
+    {
+    }
 
     public void OnEvents(uint events)
     {

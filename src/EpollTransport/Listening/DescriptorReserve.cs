@@ -16,9 +16,9 @@ namespace EpollTransport.Listening;
 internal sealed class DescriptorReserve
 {
     /// <summary>
-    /// The reserve is a sixteenth of the limit, but never less than this… (measured: DemoWeb opens
-    /// about 190 descriptors at start, two per loaded assembly, and another 20 as it loads more under
-    /// its first load)
+    /// The reserve is a sixteenth of the limit, but never less than this: the runtime keeps descriptors
+    /// for every assembly it loads, and loads more under a server's first load (docs/performance.md,
+    /// "Descriptor limit", has what DemoWeb opens).
     /// </summary>
     public const int SmallestReserve = 64;
 

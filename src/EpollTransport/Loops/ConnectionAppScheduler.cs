@@ -7,8 +7,7 @@ namespace EpollTransport.Loops;
 /// <para>
 /// Why: a handler that blocks once tends to block again (a synchronous call, a lock, a slow
 /// dependency), and every inline stall costs the loop's other connections a threshold's wait before the
-/// handoff rescues them (measured: four connections calling a 20 ms blocking endpoint back to back cut
-/// plaintext on the same server from about 50k to 2.6k req/s at the 5 ms threshold). Sending that
+/// handoff rescues them, again and again (docs/design.md has the measurement). Sending that
 /// connection's work to the thread pool, as thread-pool scheduling does for every connection, costs it
 /// one hop per continuation and costs nobody else anything. The connection stays demoted for its life.
 /// </para>

@@ -576,10 +576,7 @@ internal sealed class EpollLoop : IFdOwner
         catch (Exception ex)
         {
             EpollTransportLog.LoopError(_logger, Index, ex);
-            if (registration is EpollConnection connection)
-            {
-                FailSafely(connection, ex);
-            }
+            FailSafely(registration, ex);
         }
     }
 
@@ -596,11 +593,11 @@ internal sealed class EpollLoop : IFdOwner
         }
     }
 
-    private void FailSafely(EpollConnection connection, Exception exception)
+    private void FailSafely(ILoopRegistration registration, Exception exception)
     {
         try
         {
-            connection.FailFromLoop(exception);
+            registration.OnFailure(exception);
         }
         catch (Exception ex)
         {
@@ -642,13 +639,12 @@ internal sealed class EpollLoop : IFdOwner
             }
             foreach (ILoopRegistration registration in _registrations.Snapshot())
             {
-                if (registration is EpollConnection)
-                {
-                    aborted++;
-                }
                 try
                 {
-                    registration.OnLoopStopping();
+                    if (registration.OnLoopStopping())
+                    {
+                        aborted++;
+                    }
                 }
                 catch (Exception ex)
                 {

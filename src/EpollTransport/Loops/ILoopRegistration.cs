@@ -9,6 +9,15 @@ internal interface ILoopRegistration
     /// <summary>Handles readiness. Runs on the owning loop thread only.</summary>
     void OnEvents(uint events);
 
-    /// <summary>Called on the loop thread when the loop stops while this is still registered.</summary>
-    void OnLoopStopping();
+    /// <summary>
+    /// Called on the loop thread when the loop stops while this is still registered; true if that
+    /// aborted a connection (the loop's stop log counts them).
+    /// </summary>
+    bool OnLoopStopping();
+
+    /// <summary>
+    /// Handling this registration's events threw: end what it serves (a connection fails alone; the loop
+    /// and its other registrations go on). Loop thread.
+    /// </summary>
+    void OnFailure(Exception exception);
 }

@@ -24,8 +24,8 @@ internal sealed class LoopWatchdog
     /// How much longer than the threshold a thread that is running (not waiting) may stay in application
     /// code. Busy is not blocked: on a box with more runnable threads than cores a handler is often just
     /// preempted, and handing its loop to yet another thread then only adds a competitor for the same
-    /// cores (measured: on one core, handoffs of preempted threads halved plaintext throughput). A
-    /// handler that computes for that long still gets its loop moved.
+    /// cores (docs/design.md, "Busy is not blocked"). A handler that computes for that long still gets
+    /// its loop moved.
     /// </summary>
     public const int RunningThresholdFactor = 20;
 

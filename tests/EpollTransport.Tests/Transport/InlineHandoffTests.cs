@@ -432,7 +432,9 @@ public class InlineHandoffTests
             // Kestrel runs a connection handler on the thread pool: not the loop's owner.
             try
             {
-                ((EpollTransport.Connections.EpollConnection)connection).SendFromCallingThreadForTest("broken"u8);
+                // The connection's own descriptor, found by its peer, and a send on it from this thread.
+                var fd = new EpollTransport.Interop.SocketFd(SocketProbe.ServerSideDescriptor((System.Net.IPEndPoint)connection.RemoteEndPoint!));
+                fd.Send("broken"u8, out _);
                 refused.TrySetResult(null);
             }
             catch (InvalidOperationException ex)
