@@ -186,7 +186,7 @@ internal sealed partial class EpollConnection
         }
         catch (Exception ex)
         {
-            FailFromLoop(ex);
+            Fail(ex);
         }
     }
 

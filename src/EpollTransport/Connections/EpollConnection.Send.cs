@@ -21,7 +21,6 @@ internal sealed partial class EpollConnection
     [ThreadStatic]
     private static EpollConnection? t_sender;
 
-
     /// <summary>
     /// Bytes one pump activation may send before the connection goes to the back of the loop's queue. An
     /// application that refills its output as fast as the loop sends it (a large download to a fast
@@ -108,8 +107,11 @@ internal sealed partial class EpollConnection
     /// <summary>Whether the calling thread runs this connection's pump off the loop right now.</summary>
     private bool SendingOffLoop => t_sender == this;
 
-    /// <summary>The pump decided the connection ends: the loop closes it, now if this is the loop.</summary>
-    private void CloseFromPump()
+    /// <summary>
+    /// The connection ends: closed now on the loop; from a thread that runs the pump off the loop, the
+    /// close is queued to the loop (only the loop closes, and not while a sender is inside).
+    /// </summary>
+    private void CloseOnLoop()
     {
         if (SendingOffLoop)
         {
@@ -118,21 +120,6 @@ internal sealed partial class EpollConnection
         else
         {
             CloseSocket();
-        }
-    }
-
-    /// <summary>Something threw in the pump: this connection fails, closed by its loop.</summary>
-    private void FailFromPump(Exception exception)
-    {
-        if (SendingOffLoop)
-        {
-            EpollTransportLog.ConnectionFailed(_loop.Logger, ConnectionId, exception);
-            RequestShutdown(new ConnectionAbortedException("The epoll transport failed while handling the connection.", exception), abortive: true);
-            _loop.Scheduler.Schedule(s_closeRequested, this);
-        }
-        else
-        {
-            FailFromLoop(exception);
         }
     }
 
@@ -186,7 +173,7 @@ internal sealed partial class EpollConnection
         }
         catch (Exception ex)
         {
-            FailFromLoop(ex);
+            Fail(ex);
         }
     }
 
@@ -215,7 +202,7 @@ internal sealed partial class EpollConnection
         }
         catch (Exception ex)
         {
-            FailFromPump(ex);
+            Fail(ex);
         }
     }
 
@@ -247,7 +234,7 @@ internal sealed partial class EpollConnection
         EpollTransportLog.ConnectionError(_loop.Logger, ConnectionId, error);
         RequestShutdown(error, abortive: !_loop.Settings.FinOnError);
         CompleteOutputReader(error);
-        CloseFromPump();
+        CloseOnLoop();
     }
 
     /// <summary>
@@ -310,7 +297,7 @@ internal sealed partial class EpollConnection
         {
             // The application completed its output and everything is sent: FIN.
             RequestShutdown(new ConnectionAbortedException(GracefulShutdownMessage), abortive: false);
-            CloseFromPump();
+            CloseOnLoop();
             return false;
         }
         return true;
@@ -347,7 +334,7 @@ internal sealed partial class EpollConnection
             reason = error;
         }
         RequestShutdown(reason, abortive: !_loop.Settings.FinOnError);
-        CloseFromPump();
+        CloseOnLoop();
     }
 
     private void CompleteOutputOnClose()

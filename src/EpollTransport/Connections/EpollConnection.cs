@@ -149,14 +149,17 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
         return true;
     }
 
-    void ILoopRegistration.OnFailure(Exception exception) => FailFromLoop(exception);
+    void ILoopRegistration.OnFailure(Exception exception) => Fail(exception);
 
-    /// <summary>Something threw while the loop handled this connection: fail this connection only.</summary>
-    public void FailFromLoop(Exception exception)
+    /// <summary>
+    /// Something threw while handling this connection (on its loop, or in its pump off the loop): fail
+    /// this connection only, with RST.
+    /// </summary>
+    private void Fail(Exception exception)
     {
         EpollTransportLog.ConnectionFailed(_loop.Logger, ConnectionId, exception);
         RequestShutdown(new ConnectionAbortedException("The epoll transport failed while handling the connection.", exception), abortive: true);
-        CloseSocket();
+        CloseOnLoop();
     }
 
     /// <summary>

@@ -96,15 +96,18 @@ internal sealed class AcceptQueue
         return null;
     }
 
-    /// <summary>A connection taken without waiting, for disposal; null when none is left.</summary>
-    public AcceptedSocket? TryTake()
+    /// <summary>
+    /// The listener is gone: no more connections are added, and those Kestrel never took are reset, as
+    /// the backlog would have been.
+    /// </summary>
+    public void CompleteAndRejectRest()
     {
-        if (_channel.Reader.TryRead(out AcceptedSocket? socket))
+        Complete();
+        while (_channel.Reader.TryRead(out AcceptedSocket? socket))
         {
             Interlocked.Decrement(ref _count);
-            return socket;
+            socket.Reject();
         }
-        return null;
     }
 
     /// <summary>No more connections will be added; <see cref="TakeAsync"/> returns what is left, then null.</summary>

@@ -227,11 +227,7 @@ internal sealed class EpollConnectionListener : IConnectionListener
         }
         finally
         {
-            // Connections Kestrel never took: reset, as the backlog would have been.
-            while (_queue.TryTake() is { } socket)
-            {
-                socket.Reject();
-            }
+            _queue.CompleteAndRejectRest();
             await _releaseGroup().ConfigureAwait(false);
         }
     }
@@ -253,11 +249,7 @@ internal sealed class EpollConnectionListener : IConnectionListener
             {
                 socket.Dispose();
             }
-            _queue.Complete();
-            while (_queue.TryTake() is { } socket)
-            {
-                socket.Reject();
-            }
+            _queue.CompleteAndRejectRest();
         }
     }
 }

@@ -77,9 +77,8 @@ internal sealed class EpollLoop : IFdOwner
             {
                 // Edge-triggered: every eventfd write is reported as a new event, so the counter never
                 // needs reading back (it would take 2^64 wake-ups to fill), which saves a syscall per wake-up.
-                Errno errno = fault?.Invoke(index, "epoll_ctl") is { } injected && injected != Errno.None
-                    ? injected
-                    : _epoll.Add(_wake.Fd, EPOLLIN | EPOLLET, WakeToken);
+                ThrowIfInjected(fault, index, "epoll_ctl");
+                Errno errno = _epoll.Add(_wake.Fd, EPOLLIN | EPOLLET, WakeToken);
                 if (errno != Errno.None)
                 {
                     throw errno.ToSocketException("epoll_ctl(ADD eventfd)");
@@ -124,7 +123,7 @@ internal sealed class EpollLoop : IFdOwner
 
     /// <summary>
     /// Releases a loop that was built but never ran (a later loop of its group failed to build): its
-    /// epoll instance, eventfd, send buffers and pool. A running loop releases them in its shutdown.
+    /// epoll instance, eventfd and pool. A running loop releases them in its shutdown.
     /// </summary>
     public void DisposeUnstarted()
     {

@@ -5,7 +5,6 @@ using EpollTransport.Tests.Helpers.RawSockets;
 using EpollTransport.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Xunit;
 
@@ -20,9 +19,6 @@ public class ListenerFaultTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
 
-    private static IConnectionListenerFactory FactoryOf(TestServer server)
-        => server.App.Services.GetRequiredService<IConnectionListenerFactory>();
-
     [Theory]
     [MemberData(nameof(Transports.All), MemberType = typeof(Transports))]
     public async Task AListenerNobodyAcceptsFromReadsNothingAndLeavesTheRestInTheKernelBacklog(string transport)
@@ -35,7 +31,7 @@ public class ListenerFaultTests
             // The queue is as deep as the backlog by default; a shallow one shows the bound with few clients.
             ConfigureEpoll = o => o.Hooks = new TestHooks { AcceptQueueCapacity = QueueCapacity },
         });
-        IConnectionListener listener = await FactoryOf(server).BindAsync(new IPEndPoint(IPAddress.Loopback, 0));
+        IConnectionListener listener = await RawClient.ListenerFactory(server).BindAsync(new IPEndPoint(IPAddress.Loopback, 0));
         var clients = new List<Socket>();
         try
         {
@@ -89,7 +85,7 @@ public class ListenerFaultTests
     public async Task ASecondBindThatFailsLeavesTheFirstListenerServing(string transport)
     {
         await using TestServer server = await TestServer.StartAsync(transport, app => app.MapGet("/", () => "ok"));
-        IConnectionListenerFactory factory = FactoryOf(server);
+        IConnectionListenerFactory factory = RawClient.ListenerFactory(server);
         using var inherited = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         inherited.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         inherited.Listen(16);

@@ -6,7 +6,6 @@ using EpollTransport.Tests.Helpers.RawSockets;
 using EpollTransport.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
-using Microsoft.Extensions.DependencyInjection;
 using Xunit;
 
 namespace EpollTransport.Tests.Faults;
@@ -93,7 +92,7 @@ public class SerialFaultTests
         string otherDirectory = Directory.CreateTempSubdirectory("epoll-uds-other-").FullName;
         string original = Directory.GetCurrentDirectory();
         await using TestServer server = await TestServer.StartAsync(transport, app => app.MapGet("/", () => "ok"));
-        IConnectionListenerFactory factory = server.App.Services.GetRequiredService<IConnectionListenerFactory>();
+        IConnectionListenerFactory factory = RawClient.ListenerFactory(server);
         try
         {
             Directory.SetCurrentDirectory(bindDirectory);

@@ -297,6 +297,10 @@ public static class RawClient
     public static string Describe(IEnumerable<LogRecord> records)
         => string.Join(Environment.NewLine, records.Select(r => $"{r.Level} {r.Category}[{r.EventId.Id}] {r.Message} {r.Exception?.GetType().Name}: {r.Exception?.Message}"));
 
+    /// <summary>The transport factory Kestrel resolves in <paramref name="server"/> (Sockets' or ours).</summary>
+    public static IConnectionListenerFactory ListenerFactory(TestServer server)
+        => server.App.Services.GetRequiredService<IConnectionListenerFactory>();
+
     /// <summary>The epoll factory Kestrel uses in <paramref name="server"/>, if any.</summary>
     public static EpollTransportFactory? EpollFactory(TestServer server)
         => server.App.Services.GetServices<IConnectionListenerFactory>().OfType<EpollTransportFactory>().FirstOrDefault();
