@@ -6,7 +6,7 @@ internal enum LoopScheduling
     /// <summary>On the loop thread, each continuation watched by the stall watchdog.</summary>
     Inline,
 
-    /// <summary>On the thread pool (<see cref="Connections.ApplicationDispatcher"/>).</summary>
+    /// <summary>On the thread pool (<see cref="Scheduling.ThreadPoolScheduling"/>).</summary>
     ThreadPool,
 
     /// <summary>On the loop thread with no watchdog (UnsafePreferInlineScheduling).</summary>

@@ -9,7 +9,7 @@ namespace EpollTransport.Connections;
 /// <summary>
 /// The send half: output pipe → socket. The pump is one activation at a time, and it is a token that
 /// passes between threads: the pipe holds it while the pump waits for output (the flush that completes
-/// that read runs the pump on the flushing thread, see <see cref="RunSend"/>), EPOLLOUT holds it after
+/// that read may run the pump on the flushing thread, see <see cref="SendOnCallingThread"/>), EPOLLOUT holds it after
 /// EAGAIN (the loop resumes the pump), the loop's queue holds it when the loop gave up its turn. So at
 /// most one thread sends at any instant, and a response leaves on the thread that produced it, without
 /// waking the loop. Only the loop closes the socket, and never while a sender is inside the pump
@@ -44,15 +44,15 @@ internal sealed partial class EpollConnection
 
     /// <summary>
     /// Runs the pump's continuation (the output read completed because the application flushed or
-    /// completed its output). While the loop sleeps, on the calling thread, which produced the bytes:
-    /// no eventfd write, no wake-up, no context switch before the response leaves. While the loop is
-    /// awake (a busy server), it is queued to the loop, which sends it within the turn it is in anyway,
-    /// together with the other connections' responses, without being woken. Always queued on the loop
-    /// itself (never nested in the loop's own work) and once the loop wants to close.
+    /// completed its output) on the calling thread, which produced the bytes: no eventfd write, no
+    /// wake-up, no context switch before the response leaves. The thread-pool mode's
+    /// <see cref="Scheduling.SendScheduler"/> decides when that is cheapest. Queued to the loop
+    /// instead when the loop wants to close, or when the caller is the loop itself (never nested in
+    /// the loop's own work).
     /// </summary>
-    public void RunSend(Action<object?> action, object? state)
+    public void SendOnCallingThread(Action<object?> action, object? state)
     {
-        if (!SendsHereBeatWakingTheLoop || _loop.IsOwnerInTransportCode || !TryEnterSender())
+        if (_loop.IsOwnerInTransportCode || !TryEnterSender())
         {
             _loop.Scheduler.Schedule(action, state);
             return;
@@ -69,15 +69,6 @@ internal sealed partial class EpollConnection
             LeaveSender();
         }
     }
-
-    /// <summary>
-    /// A quiet loop: asleep, with no other dispatch of its connections out. Then sending here saves the
-    /// wake-up and the context switch, which are the whole cost of a lone request. With other dispatches
-    /// out the loop is woken at most once for all their responses and sends them in one turn, which
-    /// costs less CPU per request than every dispatching thread sending its own (measured at 64
-    /// connections in perf/).
-    /// </summary>
-    private bool SendsHereBeatWakingTheLoop => _loop.IsSleeping && _loop.HeldSends.DispatchesOut <= 1;
 
     /// <summary>
     /// Counts the calling thread in as a sender unless the loop wants to close. The count is raised

@@ -4,6 +4,7 @@ using System.Net;
 using EpollTransport.Diagnostics;
 using EpollTransport.Interop;
 using EpollTransport.Loops;
+using EpollTransport.Scheduling;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using static EpollTransport.Interop.LinuxConstants;
@@ -58,10 +59,10 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
         // The fd is the owner loop's from now on, before the loop has even registered it: Kestrel may run
         // the application the moment it has the connection, and the guard must already know whose it is.
         FdOwnership.Assign(fd.Value, this);
-        (Pipe inputPipe, Pipe outputPipe, PipeReader applicationInput) = CreatePipes(loop);
-        _input = inputPipe.Writer;
-        _output = outputPipe.Reader;
-        _originalTransport = new DuplexPipe(applicationInput, outputPipe.Writer);
+        ConnectionPipes pipes = loop.Application.CreatePipes(this);
+        _input = pipes.Input.Writer;
+        _output = pipes.Output.Reader;
+        _originalTransport = new DuplexPipe(pipes.ApplicationInput, pipes.Output.Writer);
         Transport = _originalTransport;
         LocalEndPoint = localEndPoint;
         RemoteEndPoint = remoteEndPoint;

@@ -3,6 +3,7 @@ using System.IO.Pipelines;
 using EpollTransport.Connections;
 using EpollTransport.Diagnostics;
 using EpollTransport.Interop;
+using EpollTransport.Scheduling;
 using Microsoft.Extensions.Logging;
 using static EpollTransport.Interop.LinuxConstants;
 
@@ -41,8 +42,6 @@ internal sealed class EpollLoop : IFdOwner
     private List<EpollConnection> _readContinuations = new();
     private List<EpollConnection> _readContinuationsRunning = new();
     private readonly List<(long DueTicks, Action<object?> Callback, object? State)> _timers = new();
-    private readonly LoopAppScheduler? _applicationScheduler;
-    private readonly bool _guardsApplicationCode;
     private volatile Tenure _tenure;
     private LoopWatchdog? _watchdog;
     private int _sleeping;
@@ -53,7 +52,6 @@ internal sealed class EpollLoop : IFdOwner
     private TurnPhase _phase = TurnPhase.Wait;
     private int _batchCount;
     private int _batchCursor;
-    private bool _wokenByHandOffAlone;
     private int _readCursor;
     private int _queueBudget;
     private long _queueDeadline;
@@ -97,17 +95,7 @@ internal sealed class EpollLoop : IFdOwner
         }
 
         _tenure = new Tenure(this, 0);
-        PipeScheduler applicationScheduler = PipeScheduler.ThreadPool;
-        if (settings.RunsApplicationInline)
-        {
-            _applicationScheduler = new LoopAppScheduler(this);
-            applicationScheduler = _applicationScheduler;
-            _guardsApplicationCode = settings.Scheduling == LoopScheduling.Inline;
-        }
-        InputPipeOptions = new PipeOptions(memoryPool, applicationScheduler, Scheduler,
-            settings.MaxReadBufferSize, settings.MaxReadBufferSize / 2, useSynchronizationContext: false);
-        OutputPipeOptions = new PipeOptions(memoryPool, Scheduler, applicationScheduler,
-            settings.MaxWriteBufferSize, settings.MaxWriteBufferSize / 2, useSynchronizationContext: false);
+        Application = ApplicationScheduling.For(this, settings.Scheduling);
 
         // The overflow buffer for reads larger than the pipe block at hand; pinned so readv can use it directly.
         ReceiveSpill = GC.AllocateUninitializedArray<byte>(64 * 1024, pinned: true);
@@ -149,19 +137,10 @@ internal sealed class EpollLoop : IFdOwner
 
     public LoopScheduler Scheduler { get; }
 
-    public PipeOptions InputPipeOptions { get; }
-
-    /// <summary>The loop's app slot (inline modes), for connections' own schedulers; null with thread-pool scheduling.</summary>
-    public LoopAppScheduler? ApplicationSlot => _applicationScheduler;
-
-    /// <summary>Whether application code on this loop is watched (safe inline), so a stalling connection can be demoted.</summary>
-    public bool GuardsApplicationCode => _guardsApplicationCode;
-
-    public PipeOptions OutputPipeOptions { get; }
+    /// <summary>Where this loop's connections run application code (the mode's pipes and turn hooks).</summary>
+    public ApplicationScheduling Application { get; }
 
     public LoopCounters Counters { get; } = new();
-
-    public HeldSendWatch HeldSends { get; } = new();
 
     public byte[] ReceiveSpill { get; }
 
@@ -200,7 +179,7 @@ internal sealed class EpollLoop : IFdOwner
     /// one way out of the deadlock that unprotected inline scheduling allows (a handler on the loop
     /// thread waiting for a continuation only that thread would run), so such a test can end.
     /// </summary>
-    internal void ReleaseApplicationWorkToThreadPoolForTest() => _applicationScheduler?.MarkExited();
+    internal void ReleaseApplicationWorkToThreadPoolForTest() => Application.OnLoopExiting();
 
     /// <summary>Watchdog, right after it claimed <paramref name="lost"/>: the loop's next owner period.</summary>
     public Tenure BeginTenure(Tenure lost)
@@ -351,7 +330,7 @@ internal sealed class EpollLoop : IFdOwner
         if (timeout != 0)
         {
             Interlocked.Exchange(ref _sleeping, 1);
-            if (!Scheduler.IsEmpty || _applicationScheduler is { IsEmpty: false } || _stopRequested)
+            if (!Scheduler.IsEmpty || Application.HasWorkForLoop || _stopRequested)
             {
                 Volatile.Write(ref _sleeping, 0);
                 timeout = 0;
@@ -379,7 +358,6 @@ internal sealed class EpollLoop : IFdOwner
         _batchCursor = 0;
         _queueBudget = MaxWorkItemsPerTurn;
         _queueDeadline = System.Diagnostics.Stopwatch.GetTimestamp() + s_queueTimePerTurn;
-        _wokenByHandOffAlone = count == 1 && _epoll.TokenAt(0) == WakeToken;
         _phase = TurnPhase.Batch;
     }
 
@@ -430,19 +408,10 @@ internal sealed class EpollLoop : IFdOwner
                         }
                     }
                     _readContinuationsRunning.Clear();
-                    if (_wokenByHandOffAlone)
-                    {
-                        // Woken by a hand-off alone: the thread-pool thread that woke us (an HTTP/2
-                        // stream's handler writing frames, or a busy server's handlers between flushes;
-                        // a quiet server's responses no longer wake the loop, see RunSend) is usually
-                        // mid-burst. Giving up the CPU once lets it finish, so the sends below carry the
-                        // burst in one sendmsg. Issue 27 tracks its cost on a busy host (docs/design.md).
-                        Thread.Yield();
-                    }
-                    // Timers and overdue held sends are transport code: they release application work
-                    // at most, which the queue phase runs first.
+                    // Timers and the mode's turn work (overdue held sends) are transport code: they
+                    // release application work at most, which the queue phase runs first.
                     RunDueTimers();
-                    Counters.HeldSendsTimedOut += HeldSends.ReleaseOverdue();
+                    Application.OnTurn();
                     _phase = TurnPhase.Queue;
                     break;
 
@@ -470,7 +439,7 @@ internal sealed class EpollLoop : IFdOwner
     /// so work other threads queued earlier runs first, within the turn's budget. False if the loop
     /// was taken over meanwhile.
     /// </summary>
-    private bool RunApplicationWorkAndItsSends() => _applicationScheduler is null || RunQueuedWork();
+    private bool RunApplicationWorkAndItsSends() => !Application.RunsOnLoop || RunQueuedWork();
 
     /// <summary>
     /// The application work released so far, then queued work within the turn's budget, each item
@@ -499,61 +468,20 @@ internal sealed class EpollLoop : IFdOwner
     }
 
     /// <summary>
-    /// Runs the application continuations that transport steps released (inline modes), each in its own
-    /// stay in application code. False if the loop was taken over during one of them.
+    /// Runs the application continuations that transport steps released (inline modes). False if the
+    /// loop was taken over during one of them.
     /// </summary>
-    private bool RunApplicationWork()
-    {
-        LoopAppScheduler? application = _applicationScheduler;
-        if (application is null || application.IsEmpty)
-        {
-            return true;
-        }
-        int inboxBudget = application.InboxCount;
-        while (application.TryTake(ref inboxBudget, out Action<object?> action, out object? state, out ConnectionAppScheduler? owner))
-        {
-            if (!_guardsApplicationCode)
-            {
-                RunApplicationContinuation(action, state);
-                continue;
-            }
-            Tenure tenure = _tenure;
-            long entered = tenure.EnterApplicationCode();
-            RunApplicationContinuation(action, state);
-            if (!tenure.TryLeaveApplicationCode(entered))
-            {
-                // The watchdog gave the loop to another thread while we were away: everything of the
-                // loop is that thread's now, including the rest of this slot. The connection whose
-                // continuation stalled runs on the thread pool from now on (ConnectionAppScheduler).
-                owner?.Demote();
-                return false;
-            }
-        }
-        return true;
-    }
-
-    private void RunApplicationContinuation(Action<object?> action, object? state)
-    {
-        try
-        {
-            action(state);
-        }
-        catch (Exception ex)
-        {
-            // Pipe continuations of Kestrel and of async methods capture their own exceptions; anything
-            // that escapes is the application's and must not end the loop.
-            EpollTransportLog.LoopError(_logger, Index, ex);
-        }
-    }
+    private bool RunApplicationWork() => Application.RunWorkForLoop();
 
     private int ComputeTimeout()
     {
-        if (_workLeftOver || _readContinuations.Count > 0 || _applicationScheduler is { IsEmpty: false })
+        if (_workLeftOver || _readContinuations.Count > 0 || Application.HasWorkForLoop)
         {
             return 0;
         }
-        // A dispatch that holds a send may block; wake up in time to release the hold ourselves.
-        int cap = HeldSends.AnyDispatchOut ? HeldSendWatch.HoldTimeoutMilliseconds : -1;
+        // Thread-pool mode: a dispatch that holds a send, or that other responses wait for, may block;
+        // wake up in time to send them ourselves.
+        int cap = Application.MaxSleepMilliseconds;
         if (_timers.Count == 0)
         {
             return cap;
@@ -630,7 +558,7 @@ internal sealed class EpollLoop : IFdOwner
         {
             // No application code runs on the loop from here on: what the closes below release goes
             // to the thread pool, so the shutdown itself can never be stuck in a handler.
-            _applicationScheduler?.MarkExited();
+            Application.OnLoopExiting();
             // Work queued before the stop request (aborts, final sends) still runs here.
             while (Scheduler.TryDequeue(out Action<object?> action, out object? state))
             {

@@ -37,6 +37,19 @@ internal sealed class LoopScheduler : PipeScheduler
         }
     }
 
+    /// <summary>
+    /// Queues without waking the loop: for a caller that has made sure something else wakes it
+    /// (<see cref="Scheduling.ThreadPoolScheduling.QueueUntilDispatchesReturn"/>).
+    /// </summary>
+    public void ScheduleWithoutWake(Action<object?> action, object? state)
+    {
+        _queue.Enqueue(new Work(action, state));
+        if (_exited)
+        {
+            DrainToThreadPool();
+        }
+    }
+
     /// <summary>Takes the next queued item. Owner.</summary>
     public bool TryDequeue(out Action<object?> action, out object? state)
     {

@@ -1,4 +1,4 @@
-namespace EpollTransport.Loops;
+namespace EpollTransport.Scheduling;
 
 /// <summary>
 /// One connection's application-side <see cref="System.IO.Pipelines.PipeScheduler"/> in safe inline

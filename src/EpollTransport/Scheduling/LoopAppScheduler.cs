@@ -1,7 +1,8 @@
 using System.Collections.Concurrent;
 using System.IO.Pipelines;
+using EpollTransport.Loops;
 
-namespace EpollTransport.Loops;
+namespace EpollTransport.Scheduling;
 
 /// <summary>
 /// The application side's <see cref="PipeScheduler"/> in the inline modes. Application continuations

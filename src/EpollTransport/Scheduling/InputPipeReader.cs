@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 
-namespace EpollTransport.Connections;
+namespace EpollTransport.Scheduling;
 
 /// <summary>
 /// The application's end of the input pipe without inline scheduling. It forwards everything and notes,

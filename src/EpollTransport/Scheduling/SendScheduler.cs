@@ -1,0 +1,116 @@
+using System.Diagnostics;
+using System.IO.Pipelines;
+using EpollTransport.Connections;
+
+namespace EpollTransport.Scheduling;
+
+/// <summary>
+/// Thread-pool mode: the output pipe's reader scheduler, which decides where a response leaves. The
+/// pipe calls it when the application flushes and the send pump waits for output.
+/// <list type="bullet">
+/// <item>Inside this connection's own dispatch, with input left (a pipelined batch): held until the
+/// dispatch returns, so the batch's responses leave in one sendmsg (or, if the dispatch blocks, until
+/// the loop finds the hold overdue).</item>
+/// <item>The loop is asleep and none of its other dispatches is out (a quiet server): on the calling
+/// thread, which produced the bytes. No eventfd write, no wake-up, no context switch.</item>
+/// <item>The loop is asleep and other dispatches of it are out (a busy server between turns): queued
+/// without waking the loop; the last dispatch to return wakes it once, and it sends every queued
+/// response in one turn. One wake-up per burst, without the loop giving its core away to let the burst
+/// gather (a busy host punishes that).</item>
+/// <item>The loop is awake (or this is the loop): queued; it runs within the turn the loop is in.</item>
+/// </list>
+/// </summary>
+internal sealed class SendScheduler(EpollConnection connection, ThreadPoolScheduling scheduling) : PipeScheduler
+{
+    /// <summary>The connection whose application dispatch the calling thread is running, if any.</summary>
+    [ThreadStatic]
+    private static SendScheduler? t_dispatching;
+
+    private InputPipeReader? _input;
+    private Action<object?>? _held;
+    private object? _heldState;
+    private long _heldSince;
+    private bool _holdingDisabled;
+
+    /// <summary>Wraps the application's end of the input so holds can tell whether input is left.</summary>
+    public PipeReader WatchInput(PipeReader input) => _input = new InputPipeReader(input);
+
+    public override void Schedule(Action<object?> action, object? state)
+    {
+        if (t_dispatching == this && TryHold(action, state))
+        {
+            return;
+        }
+        Send(action, state);
+    }
+
+    private void Send(Action<object?> action, object? state)
+    {
+        var loop = scheduling.Owner;
+        if (loop.IsOwnerInTransportCode || !loop.IsSleeping)
+        {
+            loop.Scheduler.Schedule(action, state);
+        }
+        else if (scheduling.OtherDispatchesOut)
+        {
+            scheduling.QueueUntilDispatchesReturn(action, state);
+        }
+        else
+        {
+            connection.SendOnCallingThread(action, state);
+        }
+    }
+
+    /// <summary>A dispatch of this connection starts on the calling thread (thread-pool thread).</summary>
+    public SendScheduler? BeginDispatch()
+    {
+        _holdingDisabled = false;
+        SendScheduler? outer = t_dispatching;
+        t_dispatching = this;
+        return outer;
+    }
+
+    /// <summary>The dispatch returned: send what it held, from this thread.</summary>
+    public void EndDispatch(SendScheduler? outer)
+    {
+        t_dispatching = outer;
+        if (Interlocked.Exchange(ref _held, null) is { } action)
+        {
+            Send(action, _heldState);
+        }
+    }
+
+    /// <summary>Keeps the pump's continuation until the dispatch returns, if the application is answering a batch (it left input unconsumed).</summary>
+    private bool TryHold(Action<object?> action, object? state)
+    {
+        if (Volatile.Read(ref _holdingDisabled) || _input is not { InputLeft: true })
+        {
+            return false;
+        }
+        _heldState = state;
+        _heldSince = Stopwatch.GetTimestamp();
+        Volatile.Write(ref _held, action);
+        scheduling.WatchHold(this, _heldSince);
+        return true;
+    }
+
+    /// <summary>
+    /// The loop found the send held since <paramref name="heldSince"/> overdue: run it now and stop
+    /// holding for the rest of this dispatch. Loop thread.
+    /// </summary>
+    public bool ReleaseOverdue(long heldSince)
+    {
+        if (Volatile.Read(ref _heldSince) != heldSince)
+        {
+            // Released already, and perhaps held again since: a newer watch entry covers that hold.
+            return false;
+        }
+        Volatile.Write(ref _holdingDisabled, true);
+        if (Interlocked.Exchange(ref _held, null) is { } action)
+        {
+            scheduling.Owner.RunWorkItem(action, _heldState);
+            return true;
+        }
+        return false;
+    }
+}
