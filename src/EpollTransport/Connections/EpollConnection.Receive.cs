@@ -2,7 +2,6 @@ using System.Buffers;
 using System.IO.Pipelines;
 using EpollTransport.Diagnostics;
 using EpollTransport.Interop;
-using EpollTransport.Loops;
 using Microsoft.AspNetCore.Connections;
 
 namespace EpollTransport.Connections;
@@ -48,11 +47,9 @@ internal sealed partial class EpollConnection
             return;
         }
 
-        long budget = _loop.Settings.MaxReadBufferSize > 0
-            ? Math.Min(EpollLoop.ReadBudgetPerTurn, _loop.Settings.MaxReadBufferSize)
-            : EpollLoop.ReadBudgetPerTurn;
-        LoopCounters counters = _loop.Counters;
-        Span<byte> spillBuffer = _loop.ReceiveSpill;
+        long budget = _services.ReadBudget;
+        LoopCounters counters = _services.Counters;
+        Span<byte> spillBuffer = _services.ReceiveSpill;
         long total = 0;
 
         while (true)
@@ -92,7 +89,7 @@ internal sealed partial class EpollConnection
 
             if (received == 0)
             {
-                EpollTransportLog.ConnectionReadFin(_loop.Logger, ConnectionId);
+                EpollTransportLog.ConnectionReadFin(_services.Logger, ConnectionId);
                 EndReceive(null);
                 return;
             }
@@ -116,11 +113,11 @@ internal sealed partial class EpollConnection
     {
         if (errno.IsConnectionReset)
         {
-            EpollTransportLog.ConnectionReset(_loop.Logger, ConnectionId);
+            EpollTransportLog.ConnectionReset(_services.Logger, ConnectionId);
             return new ConnectionResetException($"Connection reset by peer ({errno.Name}).", errno.ToSocketException("readv"));
         }
         var error = errno.ToSocketException("readv");
-        EpollTransportLog.ConnectionError(_loop.Logger, ConnectionId, error);
+        EpollTransportLog.ConnectionError(_services.Logger, ConnectionId, error);
         return error;
     }
 
@@ -149,7 +146,7 @@ internal sealed partial class EpollConnection
         // window does the rest) until the pipe resumes us through the loop scheduler.
         _flushPending = true;
         _pendingFlush = flush;
-        EpollTransportLog.ConnectionPause(_loop.Logger, ConnectionId);
+        EpollTransportLog.ConnectionPause(_services.Logger, ConnectionId);
         flush.GetAwaiter().UnsafeOnCompleted(_onFlushCompleted);
     }
 
@@ -180,7 +177,7 @@ internal sealed partial class EpollConnection
                 return;
             }
 
-            EpollTransportLog.ConnectionResume(_loop.Logger, ConnectionId);
+            EpollTransportLog.ConnectionResume(_services.Logger, ConnectionId);
             // The edge for data that arrived while we were paused has come and gone: read now.
             OnReadable();
         }
@@ -216,7 +213,7 @@ internal sealed partial class EpollConnection
     /// </summary>
     private void OnInputReaderFaulted(Exception error)
     {
-        EpollTransportLog.ConnectionError(_loop.Logger, ConnectionId, error);
+        EpollTransportLog.ConnectionError(_services.Logger, ConnectionId, error);
         EndReceive(error);
     }
 

@@ -222,8 +222,8 @@ internal sealed partial class EpollConnection
     /// </summary>
     private void OnOutputFaulted(Exception error)
     {
-        EpollTransportLog.ConnectionError(_loop.Logger, ConnectionId, error);
-        RequestShutdown(error, abortive: !_loop.Settings.FinOnError);
+        EpollTransportLog.ConnectionError(_services.Logger, ConnectionId, error);
+        RequestShutdown(error, abortive: !_services.Settings.FinOnError);
         CompleteOutputReader(error);
         CloseOnLoop();
     }
@@ -259,7 +259,7 @@ internal sealed partial class EpollConnection
             // An edge older than this attempt says nothing about the buffer after it.
             Volatile.Write(ref _writableEdge, 0);
             nint sent = GatherSender.ForCurrentThread.Send(_fd, buffer, out Errno errno);
-            Interlocked.Increment(ref _loop.Counters.Writes);
+            Interlocked.Increment(ref _services.Counters.Writes);
             if (sent < 0)
             {
                 if (errno == Errno.EAGAIN)
@@ -272,7 +272,7 @@ internal sealed partial class EpollConnection
                 return false;
             }
 
-            Interlocked.Add(ref _loop.Counters.BytesSent, sent);
+            Interlocked.Add(ref _services.Counters.BytesSent, sent);
             sentSoFar += sent;
             if (sent < buffer.Length)
             {
@@ -315,16 +315,16 @@ internal sealed partial class EpollConnection
         Exception reason;
         if (errno.IsConnectionReset)
         {
-            EpollTransportLog.ConnectionReset(_loop.Logger, ConnectionId);
+            EpollTransportLog.ConnectionReset(_services.Logger, ConnectionId);
             reason = new ConnectionResetException($"Connection reset by peer ({errno.Name}).", errno.ToSocketException("sendmsg"));
         }
         else
         {
             var error = errno.ToSocketException("sendmsg");
-            EpollTransportLog.ConnectionError(_loop.Logger, ConnectionId, error);
+            EpollTransportLog.ConnectionError(_services.Logger, ConnectionId, error);
             reason = error;
         }
-        RequestShutdown(reason, abortive: !_loop.Settings.FinOnError);
+        RequestShutdown(reason, abortive: !_services.Settings.FinOnError);
         CloseOnLoop();
     }
 

@@ -30,7 +30,9 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
     private static readonly Action<object?> s_registerOnLoop = static state => ((EpollConnection)state!).RegisterOnLoop();
     private static readonly WaitCallback s_notifyConnectionClosed = static state => ((EpollConnection)state!).NotifyConnectionClosed();
 
+    // The loop for its job (queue, registrations, who holds it); its services for everything else.
     private readonly EpollLoop _loop;
+    private readonly LoopServices _services;
     private readonly IDuplexPipe _originalTransport;
     private readonly PipeWriter _input;
     private readonly PipeReader _output;
@@ -55,6 +57,7 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
     public EpollConnection(EpollLoop loop, SocketFd fd, EndPoint? localEndPoint, EndPoint? remoteEndPoint)
     {
         _loop = loop;
+        _services = loop.Services;
         _fd = fd;
         // The fd is the owner loop's from now on, before the loop has even registered it: Kestrel may run
         // the application the moment it has the connection, and the guard must already know whose it is.
@@ -87,7 +90,7 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
 
     public override IDuplexPipe Transport { get; set; }
 
-    public MemoryPool<byte> MemoryPool => _loop.MemoryPool;
+    public MemoryPool<byte> MemoryPool => _services.MemoryPool;
 
     /// <summary>
     /// Kestrel has accepted the connection: its loop registers the fd and starts serving it. Until then
@@ -109,15 +112,15 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
         Errno errno = _loop.Register(this, _fd.Value, EpollEvents);
         if (errno != Errno.None)
         {
-            EpollTransportLog.ConnectionRegistrationFailed(_loop.Logger, ConnectionId, RemoteEndPoint?.ToString(), _loop.Index, errno.Name);
+            EpollTransportLog.ConnectionRegistrationFailed(_services.Logger, ConnectionId, RemoteEndPoint?.ToString(), _services.LoopIndex, errno.Name);
             RequestShutdown(new ConnectionAbortedException($"The epoll transport could not register the connection ({errno.Name}).",
                 errno.ToSocketException("epoll_ctl(ADD)")), abortive: true);
             CloseSocket();
             return;
         }
         _registered = true;
-        _loop.Counters.ConnectionsAccepted++;
-        _loop.Counters.ConnectionsCurrent++;
+        _services.Counters.ConnectionsAccepted++;
+        _services.Counters.ConnectionsCurrent++;
         PumpOutput();
     }
 
@@ -127,7 +130,7 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
         {
             return;
         }
-        _loop.Settings.Hooks?.ConnectionEvents?.Invoke(this);
+        _services.Settings.Hooks?.ConnectionEvents?.Invoke(this);
         if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0)
         {
             // Sticky: the edge for the FIN (or error) may be consumed while reading is paused.
@@ -158,7 +161,7 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
     /// </summary>
     private void Fail(Exception exception)
     {
-        EpollTransportLog.ConnectionFailed(_loop.Logger, ConnectionId, exception);
+        EpollTransportLog.ConnectionFailed(_services.Logger, ConnectionId, exception);
         RequestShutdown(new ConnectionAbortedException("The epoll transport failed while handling the connection.", exception), abortive: true);
         CloseOnLoop();
     }
@@ -171,7 +174,7 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
     {
         ConnectionAbortedException? reason = abortReason;
         bool won = RequestShutdown(reason ?? new ConnectionAbortedException(GracefulShutdownMessage),
-            abortive: reason is not null && !_loop.Settings.FinOnError);
+            abortive: reason is not null && !_services.Settings.FinOnError);
 
         // Stops the send pump even if it is waiting for the application: buffered output is dropped.
         _output.CancelPendingRead();
@@ -235,12 +238,12 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
         {
             if (shutdown?.Abortive == true)
             {
-                EpollTransportLog.ConnectionWriteRst(_loop.Logger, ConnectionId, reason?.Message ?? GracefulShutdownMessage);
+                EpollTransportLog.ConnectionWriteRst(_services.Logger, ConnectionId, reason?.Message ?? GracefulShutdownMessage);
                 _fd.SetLingerZero();
             }
             else
             {
-                EpollTransportLog.ConnectionWriteFin(_loop.Logger, ConnectionId, reason?.Message ?? GracefulShutdownMessage);
+                EpollTransportLog.ConnectionWriteFin(_services.Logger, ConnectionId, reason?.Message ?? GracefulShutdownMessage);
                 _fd.Shutdown(SHUT_RDWR);
             }
         }
@@ -249,7 +252,7 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
             if (_registered)
             {
                 _loop.Unregister(this, _fd.Value);
-                _loop.Counters.ConnectionsCurrent--;
+                _services.Counters.ConnectionsCurrent--;
             }
             _fd.Close();
             _fd = SocketFd.Invalid;
@@ -278,7 +281,7 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
         }
         catch (Exception ex)
         {
-            EpollTransportLog.ConnectionError(_loop.Logger, ConnectionId, ex);
+            EpollTransportLog.ConnectionError(_services.Logger, ConnectionId, ex);
         }
         finally
         {
@@ -294,13 +297,6 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
         }
     }
 
-    /// <summary>
-    /// Tests only: ends the input from the calling thread, to free a handler that unprotected inline
-    /// scheduling left waiting for bytes its own blocked loop thread would have had to read. The loop
-    /// fails the connection when it next finds it readable.
-    /// </summary>
-    internal void CompleteInputForTest() => _input.Complete(new ConnectionAbortedException("Ended by a test."));
-
     /// <summary>Reads, registration and close: the loop's current owner, in transport code.</summary>
     bool IFdOwner.IsCallerOwner => _loop.IsOwnerInTransportCode;
 
@@ -310,7 +306,7 @@ internal sealed partial class EpollConnection : ConnectionContext, ILoopRegistra
     /// <summary>Close: the loop's owner, with no sender inside.</summary>
     bool IFdOwner.IsCallerCloser => _loop.IsOwnerInTransportCode && Volatile.Read(ref _sendersInside) == 0;
 
-    string IFdOwner.Describe() => $"connection {ConnectionId} of epoll loop {_loop.Index}";
+    string IFdOwner.Describe() => $"connection {ConnectionId} of epoll loop {_services.LoopIndex}";
 
     private sealed record ShutdownRequest(Exception Reason, bool Abortive);
 }

@@ -26,16 +26,18 @@ internal sealed class LoopCounters
     /// <summary>Bytes the loop thread has allocated, sampled once per turn; tests use it to prove the I/O path does not allocate.</summary>
     public long AllocatedBytes;
 
-    public LoopCountersSnapshot Snapshot(int loopIndex) => new(
-        loopIndex,
-        Volatile.Read(ref ConnectionsCurrent),
-        Volatile.Read(ref ConnectionsAccepted),
-        Volatile.Read(ref BytesReceived),
-        Volatile.Read(ref BytesSent),
-        Volatile.Read(ref Reads),
-        Volatile.Read(ref Writes),
-        Volatile.Read(ref Wakeups),
-        Volatile.Read(ref HeldSendsTimedOut),
-        Interlocked.Read(ref Handoffs),
-        Volatile.Read(ref ConnectionsRefused));
+    public LoopCountersSnapshot Snapshot(int loopIndex) => new()
+    {
+        LoopIndex = loopIndex,
+        ConnectionsCurrent = Volatile.Read(ref ConnectionsCurrent),
+        ConnectionsAccepted = Volatile.Read(ref ConnectionsAccepted),
+        BytesReceived = Volatile.Read(ref BytesReceived),
+        BytesSent = Volatile.Read(ref BytesSent),
+        Reads = Volatile.Read(ref Reads),
+        Writes = Volatile.Read(ref Writes),
+        Wakeups = Volatile.Read(ref Wakeups),
+        HeldSendsTimedOut = Volatile.Read(ref HeldSendsTimedOut),
+        Handoffs = Interlocked.Read(ref Handoffs),
+        ConnectionsRefused = Volatile.Read(ref ConnectionsRefused),
+    };
 }

@@ -19,9 +19,6 @@ namespace EpollTransport.Loops;
 /// </summary>
 internal sealed class EpollLoop : IFdOwner
 {
-    /// <summary>Bytes one connection may read per turn before yielding to the others on the loop.</summary>
-    public const int ReadBudgetPerTurn = 256 * 1024;
-
     private const int MaxEventsPerWait = 256;
     private const int MaxWorkItemsPerTurn = 4096;
 
@@ -96,9 +93,7 @@ internal sealed class EpollLoop : IFdOwner
 
         _tenure = new Tenure(this, 0);
         Application = ApplicationScheduling.For(this, settings.Scheduling);
-
-        // The overflow buffer for reads larger than the pipe block at hand; pinned so readv can use it directly.
-        ReceiveSpill = GC.AllocateUninitializedArray<byte>(64 * 1024, pinned: true);
+        Services = new LoopServices(index, settings, memoryPool, Counters, logger);
     }
 
     private static void ThrowIfInjected(Func<int, string, Errno>? fault, int index, string step)
@@ -142,7 +137,8 @@ internal sealed class EpollLoop : IFdOwner
 
     public LoopCounters Counters { get; } = new();
 
-    public byte[] ReceiveSpill { get; }
+    /// <summary>What the loop's connections use of it besides its queue and registrations (see <see cref="LoopServices"/>).</summary>
+    public LoopServices Services { get; }
 
     public ILogger Logger => _logger;
 
@@ -173,13 +169,6 @@ internal sealed class EpollLoop : IFdOwner
 
     /// <summary>Before the loop starts: the watchdog that it wakes when it finds it parked.</summary>
     public void AttachWatchdog(LoopWatchdog watchdog) => _watchdog = watchdog;
-
-    /// <summary>
-    /// Tests only: from now on the application continuations of this loop run on the thread pool. The
-    /// one way out of the deadlock that unprotected inline scheduling allows (a handler on the loop
-    /// thread waiting for a continuation only that thread would run), so such a test can end.
-    /// </summary>
-    internal void ReleaseApplicationWorkToThreadPoolForTest() => Application.OnLoopExiting();
 
     /// <summary>Watchdog, right after it claimed <paramref name="lost"/>: the loop's next owner period.</summary>
     public Tenure BeginTenure(Tenure lost)

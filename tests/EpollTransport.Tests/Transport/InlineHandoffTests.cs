@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
@@ -8,7 +9,6 @@ using EpollTransport.Loops;
 using EpollTransport.Tests.Helpers.RawSockets;
 using EpollTransport.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Xunit;
@@ -198,14 +198,14 @@ public class InlineHandoffTests
     /// <summary>
     /// Documents why the unprotected mode is called unsafe: the handler waits for body bytes that only its
     /// own (blocked) loop thread could read, and nothing in Kestrel frees it (the body-rate timeout only
-    /// queues an abort on that same loop). Bounded: the upload is given 3 s; then the test ends the
-    /// connection's input from outside so the loop, and the server's shutdown, can go on.
+    /// queues an abort on that same loop). Bounded: the upload is given 3 s; then the test frees the
+    /// handler from outside the transport so the loop, and the server's shutdown, can go on.
     /// </summary>
     [Fact]
     public async Task WithUnsafeInlineSchedulingTheSameSynchronousReadWaitsForever()
     {
-        var connections = new System.Collections.Concurrent.ConcurrentBag<ConnectionContext>();
-        await using TestServer server = await StartSyncReadServerAsync(Transports.EpollUnsafeInline, singleLoop: true, connections);
+        using var cancelReads = new CancellationTokenSource();
+        await using TestServer server = await StartSyncReadServerAsync(Transports.EpollUnsafeInline, singleLoop: true, cancelReads: cancelReads.Token);
         byte[] upload = RawClient.Payload(7, 4 * 1024 * 1024);
         using HttpClient client = server.CreateClient();
         await WarmOnLoopAsync(client);
@@ -214,13 +214,11 @@ public class InlineHandoffTests
         Task<HttpResponseMessage> post = client.PostAsync("/sync-read", new ByteArrayContent(upload), bounded.Token);
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => post);
 
-        // Unstick it: end the input (its continuation is queued for the stuck loop thread) and let the
-        // thread pool run what that loop thread never will.
-        foreach (ConnectionContext connection in connections)
-        {
-            ((EpollTransport.Connections.EpollConnection)connection).CompleteInputForTest();
-        }
-        RawClient.EpollFactory(server)!.CurrentLoopGroup!.Loops[0].ReleaseApplicationWorkToThreadPoolForTest();
+        // Unstick it: the loop's scheduling mode hands its work to the thread pool, as it does when the loop
+        // shuts down (the stuck owner is in the handler, not in the slot, so taking over is safe), and
+        // the handler's read ends; its continuation then runs on the pool and the handler returns.
+        RawClient.EpollFactory(server)!.CurrentLoopGroup!.Loops[0].Application.OnLoopExiting();
+        await cancelReads.CancelAsync();
     }
 
     [Fact]
@@ -545,8 +543,12 @@ public class InlineHandoffTests
         }
     }
 
+    /// <summary>
+    /// A server whose <c>/sync-read</c> hashes the request body with blocking reads. Once
+    /// <paramref name="cancelReads"/> fires, every read of its connections' input is cancelled.
+    /// </summary>
     private static Task<TestServer> StartSyncReadServerAsync(string transport, bool singleLoop = false,
-        System.Collections.Concurrent.ConcurrentBag<ConnectionContext>? connections = null, TaskCompletionSource? readStarted = null) => TestServer.StartAsync(transport, app =>
+        TaskCompletionSource? readStarted = null, CancellationToken cancelReads = default) => TestServer.StartAsync(transport, app =>
     {
         MapWhere(app);
         app.MapPost("/sync-read", (HttpContext context) =>
@@ -570,12 +572,45 @@ public class InlineHandoffTests
             kestrel.Limits.MinRequestBodyDataRate = new MinDataRate(240, TimeSpan.FromSeconds(2));
             kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Use(next => connection =>
             {
-                connections?.Add(connection);
+                if (cancelReads.CanBeCanceled)
+                {
+                    connection.Transport = new DuplexPipe(new CancellableInput(connection.Transport.Input, cancelReads), connection.Transport.Output);
+                }
                 return next(connection);
             }));
         },
         ConfigureEpoll = singleLoop ? o => o.ThreadCount = 1 : null,
     });
+
+    private sealed record DuplexPipe(PipeReader Input, PipeWriter Output) : IDuplexPipe;
+
+    /// <summary>
+    /// The transport's input as Kestrel sees it, except that every read is cancelled once
+    /// <c>cancel</c> fires: the test's own way to free a handler blocked in a read, so the transport
+    /// needs no member for it. Each call goes straight to the transport's reader, so continuations run
+    /// where they would without this wrapper.
+    /// </summary>
+    private sealed class CancellableInput(PipeReader transportInput, CancellationToken cancel) : PipeReader
+    {
+        public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+            => cancellationToken.CanBeCanceled ? ReadLinkedAsync(cancellationToken) : transportInput.ReadAsync(cancel);
+
+        private async ValueTask<ReadResult> ReadLinkedAsync(CancellationToken cancellationToken)
+        {
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, cancel);
+            return await transportInput.ReadAsync(linked.Token);
+        }
+
+        public override bool TryRead(out ReadResult result) => transportInput.TryRead(out result);
+
+        public override void AdvanceTo(SequencePosition consumed) => transportInput.AdvanceTo(consumed);
+
+        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined) => transportInput.AdvanceTo(consumed, examined);
+
+        public override void CancelPendingRead() => transportInput.CancelPendingRead();
+
+        public override void Complete(Exception? exception = null) => transportInput.Complete(exception);
+    }
 
     private static bool OnLoopThread => Thread.CurrentThread.Name?.StartsWith("epoll loop", StringComparison.Ordinal) == true;
 
