@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
 # The benchmark suite in one command: every server configuration in alternation over every scenario
-# (HTTP through wrk and h2load, TCP echo and idle connections through perf/echo-load), in each core
-# setup (shared: nothing pinned; dedicated: DemoWeb on the last CPU, the load generators on the others),
-# medians, ratios to Sockets default, the target check, and Markdown/JSON/SVG under perf/results/.
-# The default, 3 rounds × 5 s, both setups and four configurations, takes about 40 minutes on 2 cores
-# (the harness prints its estimate at the start).
+# (HTTP and HTTPS through wrk and h2load, one connection and many, TCP echo, uploads and idle
+# connections through perf/echo-load), in each core setup (shared: nothing pinned; dedicated: DemoWeb on
+# the last CPU, the load generators on the others), medians, ratios to Sockets default, the target
+# check, and Markdown/JSON/SVG under perf/results/.
+# The default, 3 rounds × 5 s, both setups and four configurations, takes about 77 minutes on 2 cores
+# (the harness prints its estimate at the start); --only @issues-24-27, the rows issues 24 and 27 judge
+# in both setups, about 59 (30 with --configs default).
 #
 # Usage: perf/run.sh [rounds=3] [seconds=5] [--only TEXT[,TEXT]] [--configs TEXT[,TEXT]] [--setup shared|dedicated|both]
-#                    [--app-log-level LEVEL]
-#          (--setup defaults to both; Epoll unsafe inline runs only when --configs names it: --configs default,tuned,pool,unsafe is all five)
+#                    [--app-log-level LEVEL] [--busy N|cores]
+#          (--setup defaults to both; Epoll unsafe inline runs only when --configs names it: --configs default,tuned,pool,unsafe is all five;
+#          --only matches parts of scenario names ("one conn", upload, https) or names a group (@issues-24-27);
+#          --busy N runs N spinning processes beside DemoWeb during every sample, on its CPU in the dedicated setup:
+#          results <stamp>-busy<N>.*)
 #        perf/run.sh profile [seconds=5] [--only TEXT[,TEXT]] [--configs TEXT[,TEXT]] [--setup shared|dedicated|both]
 #          (where the server's CPU goes under `perf record`: transport, thread pool, GC, JIT, Kestrel+app)
 #        perf/run.sh soak [minutes=10] [--configs NAME]
 #          (one DemoWeb under mixed HTTP/1.1, churn, h2c, WebSocket and echo load: RSS slope, errors, descriptors
 #          and threads back to baseline; perf/results/soak-<stamp>.md and .svg)
-# Progress goes to stderr, the tables to stdout. Ctrl+C or SIGTERM stops the load generator and DemoWeb.
+# Progress goes to stderr, the tables to stdout. Ctrl+C or SIGTERM stops the load generator, the busy
+# neighbours and DemoWeb.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

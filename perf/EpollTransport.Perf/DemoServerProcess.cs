@@ -35,11 +35,12 @@ internal sealed class DemoServerProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly StringBuilder _errors;
 
-    private DemoServerProcess(Process process, StringBuilder errors, CorePlacement placement)
+    private DemoServerProcess(Process process, StringBuilder errors, CorePlacement placement, IReadOnlyList<string> extraArguments)
     {
         _process = process;
         _errors = errors;
         Placement = placement;
+        ExtraArguments = extraArguments;
     }
 
     public int ProcessId => _process.Id;
@@ -53,14 +54,25 @@ internal sealed class DemoServerProcess : IAsyncDisposable
 
     public int H2cPort { get; private set; }
 
+    /// <summary>TLS with HTTP/2 and HTTP/1.1 over ALPN, on DemoWeb's certificate made in memory.</summary>
+    public int HttpsPort { get; private set; }
+
+    /// <summary>The switches the server got beyond its configuration's (<see cref="Scenario.ServerArguments"/>).</summary>
+    public IReadOnlyList<string> ExtraArguments { get; }
+
     /// <summary>
     /// Starts DemoWeb in <paramref name="configuration"/>, pinned as <paramref name="placement"/> says
-    /// (taskset execs dotnet, so the process id, and with it /proc, stays the server's).
+    /// (taskset execs dotnet, so the process id, and with it /proc, stays the server's), with
+    /// <paramref name="extraArguments"/> after the configuration's. Every server has HTTPS on, so the TLS
+    /// scenarios compare every configuration alike; the other scenarios never touch its port.
     /// </summary>
-    public static async Task<DemoServerProcess> StartAsync(string demoWebDll, ServerConfiguration configuration, string appLogLevel, CorePlacement placement, CancellationToken cancellation)
+    public static async Task<DemoServerProcess> StartAsync(string demoWebDll, ServerConfiguration configuration, string appLogLevel, CorePlacement placement, CancellationToken cancellation,
+        IReadOnlyList<string>? extraArguments = null)
     {
+        IReadOnlyList<string> extra = extraArguments ?? [];
         (string fileName, string[] arguments) = placement.Server("dotnet",
-            [demoWebDll, "--urls", "http://127.0.0.1:0", "--echo-port", "0", "--h2c-port", "0", $"--Logging:LogLevel:Default={appLogLevel}", .. configuration.Arguments]);
+            [demoWebDll, "--urls", "http://127.0.0.1:0", "--echo-port", "0", "--h2c-port", "0", "--https", "true", "--https-port", "0",
+                $"--Logging:LogLevel:Default={appLogLevel}", .. configuration.Arguments, .. extra]);
         ProcessStartInfo start = Processes.RedirectedStart(fileName, arguments);
         foreach (var (name, value) in RuntimeEnvironment)
         {
@@ -84,12 +96,12 @@ internal sealed class DemoServerProcess : IAsyncDisposable
             }
         };
         process.BeginErrorReadLine();
-        var server = new DemoServerProcess(process, errors, placement);
+        var server = new DemoServerProcess(process, errors, placement, extra);
         try
         {
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
             deadline.CancelAfter(StartDeadline);
-            while (server.HttpPort == 0 || server.EchoPort == 0 || server.H2cPort == 0)
+            while (server.HttpPort == 0 || server.EchoPort == 0 || server.H2cPort == 0 || server.HttpsPort == 0)
             {
                 string? line;
                 try
@@ -108,6 +120,7 @@ internal sealed class DemoServerProcess : IAsyncDisposable
                 server.HttpPort = PortOf(line, "DemoWeb http: ") ?? server.HttpPort;
                 server.EchoPort = PortOf(line, "DemoWeb echo: ") ?? server.EchoPort;
                 server.H2cPort = PortOf(line, "DemoWeb h2c: ") ?? server.H2cPort;
+                server.HttpsPort = PortOf(line, "DemoWeb https: ") ?? server.HttpsPort;
             }
             // Keep draining stdout so a chatty server never blocks on a full pipe.
             _ = process.StandardOutput.ReadToEndAsync(CancellationToken.None);

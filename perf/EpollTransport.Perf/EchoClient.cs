@@ -3,8 +3,8 @@ using System.Globalization;
 namespace EpollTransport.Perf;
 
 /// <summary>
-/// perf/echo-load/echo_load, our C load client for the echo port and the idle-connection count. Built
-/// on demand: when the binary is missing or older than its source.
+/// perf/echo-load/echo_load, our C load client for the echo port, the idle-connection count, the
+/// pipelined p99 and uploads. Built on demand: when the binary is missing or older than its source.
 /// </summary>
 internal static class EchoClient
 {
@@ -16,25 +16,30 @@ internal static class EchoClient
     public static Task EnsureBuiltAsync(CancellationToken cancellation) => NativeTool.EnsureBuiltAsync(Source, Binary, cancellation);
 
     /// <summary>
-    /// Runs one load mode (pingpong, inflight, stream, pipeline) against 127.0.0.1:<paramref name="port"/>
+    /// Runs one load mode (pingpong, inflight, stream, pipeline, upload) against 127.0.0.1:<paramref name="port"/>
     /// and returns its summary; a failed run (byte mismatch, bad response, timeout) throws with its reason.
-    /// <paramref name="depth"/> is for pipeline mode (requests per write); <paramref name="binary"/> overrides the built client;
+    /// <paramref name="depth"/> is for pipeline mode (requests per write), <paramref name="size"/> for the
+    /// others (bytes per message or upload); <paramref name="binary"/> overrides the built client;
     /// <paramref name="placement"/> pins it to the load CPUs of the dedicated setup (unpinned without one).
     /// </summary>
     public static async Task<Dictionary<string, double>> RunAsync(int port, string mode, int connections, int seconds, int threads,
-        TimeSpan timeout, CancellationToken cancellation, int? depth = null, string? binary = null, CorePlacement? placement = null)
+        TimeSpan timeout, CancellationToken cancellation, int? depth = null, string? binary = null, CorePlacement? placement = null, long? size = null)
     {
         string[] arguments = ["127.0.0.1", Text(port), mode, Text(connections), Text(seconds), Text(threads)];
         if (depth is int d)
         {
             // echo_load takes size before depth; pipeline mode has no size and ignores it.
-            arguments = [.. arguments, "0", Text(d)];
+            arguments = [.. arguments, Text(size ?? 0), Text(d)];
+        }
+        else if (size is long bytes)
+        {
+            arguments = [.. arguments, Text(bytes)];
         }
         (string fileName, string[] pinned) = (placement ?? CorePlacement.Unpinned).Load(binary ?? Path, arguments);
         string output = await Processes.RunAsync(fileName, pinned, timeout, cancellation);
         return ParseSummary(output, "mode");
 
-        static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);
+        static string Text(long value) => value.ToString(CultureInfo.InvariantCulture);
     }
 
     /// <summary>Parses the client's key=value summary line.</summary>

@@ -9,16 +9,31 @@ internal enum HttpTool
     H2load,
 }
 
+/// <summary>Which of DemoWeb's ports a scenario's load goes to.</summary>
+internal enum HttpPort
+{
+    /// <summary>Plaintext HTTP/1.1.</summary>
+    Http,
+
+    /// <summary>HTTP/2 with prior knowledge.</summary>
+    H2c,
+
+    /// <summary>TLS: HTTP/2 when the client offers it over ALPN, HTTP/1.1 otherwise (wrk, h2load --h1).</summary>
+    Https,
+}
+
 /// <summary>
-/// An HTTP scenario driven by wrk (HTTP/1.1) or h2load (h2c), two client threads each. The pipelined
-/// one takes its p99 from a second run with echo_load's pipeline mode (same connections, same depth),
-/// because wrk cannot measure latency under a pipelining script (see <see cref="ParseWrk"/>).
+/// An HTTP scenario driven by wrk (HTTP/1.1, plaintext or TLS) or h2load (h2c, or HTTP/2 and HTTP/1.1
+/// over TLS), two client threads each unless told. The pipelined one takes its p99 from a second run with
+/// echo_load's pipeline mode (same connections, same depth), because wrk cannot measure latency under a
+/// pipelining script (see <see cref="ParseWrk"/>). With <paramref name="medianLatency"/> the scenario
+/// reports p50 too, and h2load, which prints no percentiles, writes every request's time to a log
+/// (<c>--log-file</c>) that the percentiles are taken from.
 /// </summary>
-internal sealed partial class HttpLoadScenario(string name, HttpTool tool, string path, string[] arguments, string[]? trailingArguments = null, HttpLoadScenario.PipelineShape? pipeline = null)
+internal sealed partial class HttpLoadScenario(string name, HttpTool tool, string path, string[] arguments, string[]? trailingArguments = null,
+    HttpLoadScenario.PipelineShape? pipeline = null, HttpPort? port = null, int clientThreads = 2, bool medianLatency = false)
     : LoadScenario(name, "req/s")
 {
-    private const int ClientThreads = 2;
-
     /// <summary>Connections and requests per write of a pipelined scenario.</summary>
     public sealed record PipelineShape(int Connections, int Depth);
 
@@ -30,10 +45,22 @@ internal sealed partial class HttpLoadScenario(string name, HttpTool tool, strin
         return new HttpLoadScenario(name, HttpTool.Wrk, "/plaintext", ["-c", c, "-s", "perf/pipeline.lua"], ["--", d], new PipelineShape(connections, depth));
     }
 
+    /// <summary>
+    /// GET /plaintext, one request at a time on one keep-alive connection from one client thread: what an
+    /// API client, a health check or a small proxy pool sees, where a transport's per-request hand-offs
+    /// are the whole cost instead of being spread over a batch.
+    /// </summary>
+    public static HttpLoadScenario OneConnection(string name, HttpTool tool, HttpPort port, params string[] protocol) =>
+        new(name, tool, "/plaintext", [.. protocol, "-c", "1", .. tool == HttpTool.H2load ? new[] { "-m", "1" } : []], port: port, clientThreads: 1, medianLatency: true);
+
+    private HttpPort Port => port ?? (tool == HttpTool.H2load ? HttpPort.H2c : HttpPort.Http);
+
     public override string CpuUnit => "CPU ms / 1k req";
 
-    // h2load prints no percentiles.
-    public override bool HasP99 => tool == HttpTool.Wrk;
+    // wrk prints percentiles; h2load only through its per-request log.
+    public override bool HasP99 => tool == HttpTool.Wrk || medianLatency;
+
+    public override bool HasP50 => medianLatency;
 
     public override bool IsHttp => true;
 
@@ -52,28 +79,77 @@ internal sealed partial class HttpLoadScenario(string name, HttpTool tool, strin
             return measurement;
         }
         // Right after wrk's measured run, on the same warm server; the CPU figure stays wrk's alone.
-        Dictionary<string, double> summary = await EchoClient.RunAsync(server.HttpPort, "pipeline", pipeline.Connections, seconds, ClientThreads,
+        Dictionary<string, double> summary = await EchoClient.RunAsync(server.HttpPort, "pipeline", pipeline.Connections, seconds, clientThreads,
             Deadline(seconds), cancellation, depth: pipeline.Depth, placement: server.Placement);
         return measurement with { P99Milliseconds = summary["p99_us"] / 1000 };
     }
 
     protected override async Task<LoadResult> RunLoadAsync(DemoServerProcess server, int seconds, CancellationToken cancellation)
     {
-        int port = tool == HttpTool.H2load ? server.H2cPort : server.HttpPort;
-        string url = string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{port}{path}");
-        var args = new List<string>();
+        (string scheme, int number) = Port switch
+        {
+            HttpPort.H2c => ("http", server.H2cPort),
+            HttpPort.Https => ("https", server.HttpsPort),
+            _ => ("http", server.HttpPort),
+        };
+        string url = string.Create(CultureInfo.InvariantCulture, $"{scheme}://127.0.0.1:{number}{path}");
+        string threads = clientThreads.ToString(CultureInfo.InvariantCulture);
         if (tool == HttpTool.Wrk)
         {
-            args.AddRange(["-t", ClientThreads.ToString(CultureInfo.InvariantCulture), "-d", string.Create(CultureInfo.InvariantCulture, $"{seconds}s"), "--latency", .. arguments, url, .. trailingArguments ?? []]);
+            string[] args = ["-t", threads, "-d", string.Create(CultureInfo.InvariantCulture, $"{seconds}s"), "--latency", .. arguments, url, .. trailingArguments ?? []];
             (string wrk, string[] wrkArguments) = server.Placement.Load("wrk", args);
             return ParseWrk(await Processes.RunAsync(wrk, wrkArguments, Deadline(seconds), cancellation));
         }
-        args.AddRange(["-t", ClientThreads.ToString(CultureInfo.InvariantCulture), "-D", seconds.ToString(CultureInfo.InvariantCulture), .. arguments, url]);
-        (string h2load, string[] h2loadArguments) = server.Placement.Load("h2load", args);
-        return ParseH2load(await Processes.RunAsync(h2load, h2loadArguments, Deadline(seconds), cancellation));
+        string? log = medianLatency ? Path.Combine(Path.GetTempPath(), $"epolltransport-h2load-{Environment.ProcessId}-{Guid.NewGuid():N}.log") : null;
+        try
+        {
+            string[] args = ["-t", threads, "-D", seconds.ToString(CultureInfo.InvariantCulture), .. log is null ? [] : new[] { $"--log-file={log}" }, .. arguments, url];
+            (string h2load, string[] h2loadArguments) = server.Placement.Load("h2load", args);
+            LoadResult result = ParseH2load(await Processes.RunAsync(h2load, h2loadArguments, Deadline(seconds), cancellation));
+            if (log is null)
+            {
+                return result;
+            }
+            (double p50, double p99) = H2loadLogPercentiles(File.ReadLines(log));
+            return result with { P50Milliseconds = p50, P99Milliseconds = p99 };
+        }
+        finally
+        {
+            if (log is not null)
+            {
+                File.Delete(log);
+            }
+        }
     }
 
-    private static LoadResult ParseWrk(string output)
+    /// <summary>
+    /// p50 and p99 in milliseconds (nearest rank) from h2load's <c>--log-file</c>: a line per request,
+    /// tab-separated start time (µs since the epoch), status (-1 for a failed stream) and µs until the
+    /// end of the response. Failed streams have no response time; the summary counts them.
+    /// </summary>
+    internal static (double P50Milliseconds, double P99Milliseconds) H2loadLogPercentiles(IEnumerable<string> lines)
+    {
+        var times = new List<double>();
+        foreach (string line in lines)
+        {
+            string[] columns = line.Split('\t');
+            if (columns.Length < 3 || columns[1].Trim() == "-1")
+            {
+                continue;
+            }
+            times.Add(double.Parse(columns[2], NumberStyles.Float, CultureInfo.InvariantCulture));
+        }
+        if (times.Count == 0)
+        {
+            throw new InvalidOperationException("h2load's request log has no completed request.");
+        }
+        times.Sort();
+        return (Rank(0.50) / 1000, Rank(0.99) / 1000);
+
+        double Rank(double fraction) => times[Math.Max(0, (int)Math.Ceiling(fraction * times.Count) - 1)];
+    }
+
+    internal static LoadResult ParseWrk(string output)
     {
         Match rps = WrkRps().Match(output);
         Match requests = WrkRequests().Match(output);
@@ -92,6 +168,8 @@ internal sealed partial class HttpLoadScenario(string name, HttpTool tool, strin
         }
         Match p99 = WrkP99().Match(output);
         double p99Milliseconds = p99.Success ? ToMilliseconds(Number(p99.Groups[1].Value), p99.Groups[2].Value) : double.NaN;
+        Match p50 = WrkP50().Match(output);
+        double p50Milliseconds = p50.Success ? ToMilliseconds(Number(p50.Groups[1].Value), p50.Groups[2].Value) : double.NaN;
         return new LoadResult(
             Number(rps.Groups[1].Value),
             // wrk 4.1 prints 0.00us when its percentile walk never reaches the rank, which happens under
@@ -102,7 +180,8 @@ internal sealed partial class HttpLoadScenario(string name, HttpTool tool, strin
             // Even when it prints a figure there it is one per batch, so pipelined runs take theirs from
             // echo_load instead (MeasureAsync).
             p99Milliseconds > 0 ? p99Milliseconds : double.NaN,
-            Number(requests.Groups[1].Value));
+            Number(requests.Groups[1].Value),
+            p50Milliseconds > 0 ? p50Milliseconds : double.NaN);
     }
 
     private static LoadResult ParseH2load(string output)
@@ -143,6 +222,9 @@ internal sealed partial class HttpLoadScenario(string name, HttpTool tool, strin
 
     [GeneratedRegex(@"99%\s+([0-9.]+)(us|ms|s|m)\b")]
     private static partial Regex WrkP99();
+
+    [GeneratedRegex(@"50%\s+([0-9.]+)(us|ms|s|m)\b")]
+    private static partial Regex WrkP50();
 
     [GeneratedRegex(@"Non-2xx or 3xx responses: ([0-9]+)")]
     internal static partial Regex WrkNon2xx();

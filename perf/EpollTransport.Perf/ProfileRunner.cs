@@ -71,7 +71,7 @@ internal static class ProfileRunner
     private static async Task<string> ProfileAsync(string demoWeb, ServerConfiguration configuration, LoadScenario scenario, CorePlacement placement, SuiteOptions options, CancellationToken cancellation)
     {
         ServerConfiguration mapped = configuration with { Environment = [.. configuration.Environment, .. PerfMapEnvironment] };
-        await using DemoServerProcess server = await DemoServerProcess.StartAsync(demoWeb, mapped, options.AppLogLevel, placement, cancellation);
+        await using DemoServerProcess server = await DemoServerProcess.StartAsync(demoWeb, mapped, options.AppLogLevel, placement, cancellation, scenario.ServerArguments);
         Console.Error.WriteLine($"{CorePlacement.Name(placement.Setup)}, {scenario.Name}, {configuration.Name}: settling, then recording ...");
         await scenario.MeasureAsync(server, options.Seconds, cancellation);
 

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using EpollTransport.Perf;
 
 // From anywhere in the repository (perf/run.sh builds everything first and passes its arguments on):
-//   dotnet run -c Release --project perf/EpollTransport.Perf -- [suite] [rounds=3] [seconds=5] [--only ...] [--configs ...] [--setup shared|dedicated|both]
+//   dotnet run -c Release --project perf/EpollTransport.Perf -- [suite] [rounds=3] [seconds=5] [--only ...] [--configs ...] [--setup shared|dedicated|both] [--busy N|cores]
 //   dotnet run -c Release --project perf/EpollTransport.Perf -- http [rounds] [seconds] [...]   (HTTP scenarios only)
 //   dotnet run -c Release --project perf/EpollTransport.Perf -- profile [seconds=5] [--only ...] [--configs ...] [--setup ...]
 //   dotnet run -c Release --project perf/EpollTransport.Perf -- accept [seconds] [clients]

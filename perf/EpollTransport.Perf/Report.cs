@@ -18,6 +18,11 @@ internal static class Report
         string[] phrases = results.Setups.Select(s => results.Placement(s).Phrase).ToArray();
         string setups = phrases.Length > 1 ? string.Join(" and ", phrases) + " in turn, each round" : phrases[0];
         text.AppendLine(CultureInfo.InvariantCulture, $"Medians of {results.Rounds} alternating round(s) of {results.Seconds} s per scenario ({WarmupPhrase(results)}); ratios to {ServerConfiguration.Baseline} from the same run and core setup. {results.Processors} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}; load generators on the same machine, {setups}; DemoWeb's log level {results.AppLogLevel}. Started {results.StartedUtc.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)} UTC.");
+        if (BusyLine(results) is { } busy)
+        {
+            text.AppendLine();
+            text.AppendLine(busy);
+        }
         text.AppendLine();
         text.AppendLine(HostCheckLine(results));
         if (HandoffLine(results) is { } handoffs)
@@ -102,13 +107,33 @@ internal static class Report
             Table(text, setup, names, withCpu, TargetMetric.Cpu, s => s.CpuUnit!);
         }
 
+        Scenario[] withP50 = setup.Scenarios.Where(s => s.HasP50).ToArray();
+        if (withP50.Length > 0)
+        {
+            text.AppendLine("p50 latency (wrk's, or from h2load's per-request log; lower is better):");
+            text.AppendLine();
+            Table(text, setup, names, withP50, TargetMetric.P50, _ => "ms");
+        }
+
         Scenario[] withP99 = setup.Scenarios.Where(s => s.HasP99).ToArray();
         if (withP99.Length > 0)
         {
-            text.AppendLine("p99 latency (wrk's, or echo_load's round trip per message; lower is better):");
+            text.AppendLine("p99 latency (wrk's, h2load's per-request log, or echo_load's round trip per message; lower is better):");
             text.AppendLine();
             Table(text, setup, names, withP99, TargetMetric.P99, _ => "ms");
         }
+    }
+
+    /// <summary>The busy neighbours of the run in a sentence for the report's header; null when it had none.</summary>
+    public static string? BusyLine(Results results)
+    {
+        if (results.BusyNeighbours == 0)
+        {
+            return null;
+        }
+        string where = string.Join("; ", results.Setups.Select(s => SuiteRunner.BusyPlacement(results.Placement(s))));
+        return string.Create(CultureInfo.InvariantCulture,
+            $"**Busy neighbours: {results.BusyNeighbours}.** Every sample ran beside {results.BusyNeighbours} process(es) spinning in user space at normal priority, from before its warm-up to the end of its measured run ({where}); figures are not comparable with a run without them. The targets are the same but for one connection, where issue 27 asks ≥ 1.00× with busy neighbours.");
     }
 
     private static void Table(StringBuilder text, Results results, string[] names, IEnumerable<Scenario> scenarios, TargetMetric metric, Func<Scenario, string> unit)
@@ -148,7 +173,10 @@ internal static class Report
         {
             return "n/a";
         }
-        string format = unit.StartsWith("KiB", StringComparison.Ordinal) || unit.Contains("ms", StringComparison.Ordinal) && Math.Abs(value) < 10
+        // Below a millisecond (one-connection latencies run at 30–100 µs), a third decimal is what tells them apart.
+        string format = unit.Contains("ms", StringComparison.Ordinal) && Math.Abs(value) < 1
+            ? "F3"
+            : unit.StartsWith("KiB", StringComparison.Ordinal) || unit.Contains("ms", StringComparison.Ordinal) && Math.Abs(value) < 10
             ? "F2"
             : Math.Abs(value) >= 100 ? "N0" : "F1";
         return value.ToString(format, CultureInfo.InvariantCulture);

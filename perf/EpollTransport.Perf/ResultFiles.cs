@@ -4,9 +4,10 @@ using System.Text.Json;
 namespace EpollTransport.Perf;
 
 /// <summary>
-/// Writes perf/results/&lt;stamp&gt;.md, .json and .svg; a complete run (every scenario, every
-/// configuration of the default set, both core setups) also becomes latest.md/.json/.svg, the stable names the README links. Subset runs
-/// for tuning never replace it.
+/// Writes perf/results/&lt;stamp&gt;.md, .json and .svg (&lt;stamp&gt;-busy&lt;N&gt;.* with busy neighbours); a
+/// complete run (every scenario, every configuration of the default set, both core setups, no busy
+/// neighbours) also becomes latest.md/.json/.svg, the stable names the README links. Subset runs for
+/// tuning never replace it.
 /// </summary>
 internal static class ResultFiles
 {
@@ -16,7 +17,8 @@ internal static class ResultFiles
     {
         System.IO.Directory.CreateDirectory(Directory);
         string stamp = results.Stamp;
-        string title = string.Create(CultureInfo.InvariantCulture, $"EpollTransport vs Sockets — {stamp}, medians of {results.Rounds} round(s) × {results.Seconds} s");
+        string busy = results.BusyNeighbours > 0 ? string.Create(CultureInfo.InvariantCulture, $", {results.BusyNeighbours} busy neighbour(s)") : string.Empty;
+        string title = string.Create(CultureInfo.InvariantCulture, $"EpollTransport vs Sockets — {stamp}, medians of {results.Rounds} round(s) × {results.Seconds} s{busy}");
         var files = new Dictionary<string, string>
         {
             ["md"] = $"# {title}\n\n{markdown}",
@@ -26,7 +28,7 @@ internal static class ResultFiles
         var written = new List<string>();
         foreach (var (extension, content) in files)
         {
-            string path = $"{Directory}/{stamp}.{extension}";
+            string path = $"{Directory}/{results.FileStem}.{extension}";
             await File.WriteAllTextAsync(path, content, cancellation);
             written.Add(path);
             if (results.IsComplete)
@@ -49,6 +51,8 @@ internal static class ResultFiles
             seconds = results.Seconds,
             appLogLevel = results.AppLogLevel,
             complete = results.IsComplete,
+            // Processes spinning beside the server during every sample (0: none); such runs are named <stamp>-busy<N>.*.
+            busyNeighbours = results.BusyNeighbours,
             hostCheck = new
             {
                 fastestRoundTripNanoseconds = N(results.HostFastestNanoseconds),
@@ -65,7 +69,7 @@ internal static class ResultFiles
             setups = results.Setups.Select(CorePlacement.Name),
             serverEnvironment = results.ServerEnvironment,
             configurations = results.Configurations.Select(c => new { name = c.Name, arguments = c.Arguments, environment = c.Environment.Select(e => $"{e.Name}={e.Value}") }),
-            scenarios = results.Scenarios.Select(s => new { name = s.Name, unit = s.Unit, higherIsBetter = s.HigherIsBetter, cpuUnit = s.CpuUnit, hasP99 = s.HasP99, inDedicatedSetup = s.InDedicatedSetup }),
+            scenarios = results.Scenarios.Select(s => new { name = s.Name, unit = s.Unit, higherIsBetter = s.HigherIsBetter, cpuUnit = s.CpuUnit, hasP50 = s.HasP50, hasP99 = s.HasP99, inDedicatedSetup = s.InDedicatedSetup, serverArguments = s.ServerArguments }),
             medians = results.Setups.Select(results.For).SelectMany(view => view.Scenarios.SelectMany(s => view.Configurations.Select(c => new
             {
                 setup = CorePlacement.Name(view.Setup),
@@ -75,6 +79,8 @@ internal static class ResultFiles
                 ratio = N(view.Ratio(c.Name, s.Name, TargetMetric.Value)),
                 cpuMilliseconds = N(view.Median(c.Name, s.Name, TargetMetric.Cpu)),
                 cpuRatio = N(view.Ratio(c.Name, s.Name, TargetMetric.Cpu)),
+                p50Milliseconds = N(view.Median(c.Name, s.Name, TargetMetric.P50)),
+                p50Ratio = N(view.Ratio(c.Name, s.Name, TargetMetric.P50)),
                 p99Milliseconds = N(view.Median(c.Name, s.Name, TargetMetric.P99)),
                 p99Ratio = N(view.Ratio(c.Name, s.Name, TargetMetric.P99)),
                 failedSamples = view.FailedCount(c.Name, s.Name),
@@ -108,6 +114,7 @@ internal static class ResultFiles
                 scenario = s.Scenario,
                 round = s.Round,
                 value = N(s.Value),
+                p50Milliseconds = N(s.P50Milliseconds),
                 p99Milliseconds = N(s.P99Milliseconds),
                 cpuMilliseconds = N(s.CpuMilliseconds),
                 probeBeforeNanoseconds = N(s.ProbeBeforeNanoseconds),

@@ -8,10 +8,11 @@ namespace EpollTransport.Perf;
 /// is the warm-up before the kept measurement: 0 where not recorded (runs before the warm-up watched the
 /// JIT, which warmed up for a fixed 2 s) or where the scenario has no warm-up of its own.
 /// <paramref name="Setup"/> is where the server and the load ran (runs before the setups existed were shared).
+/// <paramref name="P50Milliseconds"/> is NaN unless the scenario measures the median latency.
 /// </summary>
 internal sealed record Sample(string Configuration, string Scenario, int Round, double Value, double P99Milliseconds, double CpuMilliseconds, string? Error,
     double ProbeBeforeNanoseconds = double.NaN, double ProbeAfterNanoseconds = double.NaN, int Attempts = 1, bool HostSlow = false, int WarmupSeconds = 0,
-    CoreSetup Setup = CoreSetup.Shared, long Handoffs = -1);
+    CoreSetup Setup = CoreSetup.Shared, long Handoffs = -1, double P50Milliseconds = double.NaN);
 
 /// <summary>
 /// The samples of a suite run, with medians and ratios to the baseline configuration. Figures are per
@@ -22,9 +23,13 @@ internal sealed record Sample(string Configuration, string Scenario, int Round, 
 /// <param name="processors">CPUs of the machine the run was taken on (this one unless given), which decides the dedicated setup's pinning.</param>
 /// <param name="predatesSafeInline">A saved run from before safe inline scheduling, its configurations renamed (<see cref="ServerConfiguration.NamesBeforeSafeInline"/>).</param>
 /// <param name="serverEnvironment">NAME=VALUE settings every configuration's server had (<see cref="DemoServerProcess.RuntimeEnvironment"/>); none for runs saved before they were recorded.</param>
+/// <param name="busyNeighbours">Spinning processes beside the server during every sample (<see cref="BusyNeighbours"/>); 0 for none, and for runs saved before the switch existed.</param>
 internal sealed class Results(IReadOnlyList<ServerConfiguration> configurations, IReadOnlyList<Scenario> scenarios, IReadOnlyList<Sample> samples, int rounds, int seconds, string appLogLevel, DateTime startedUtc, double hostFastestNanoseconds = double.NaN,
-    IReadOnlyList<CoreSetup>? setups = null, int? processors = null, bool predatesSafeInline = false, IReadOnlyList<string>? serverEnvironment = null)
+    IReadOnlyList<CoreSetup>? setups = null, int? processors = null, bool predatesSafeInline = false, IReadOnlyList<string>? serverEnvironment = null, int busyNeighbours = 0)
 {
+    /// <summary>Spinning processes beside the server during every sample; 0 for an ordinary run.</summary>
+    public int BusyNeighbours { get; } = busyNeighbours;
+
     /// <summary>NAME=VALUE settings every configuration's server had, beyond its own.</summary>
     public IReadOnlyList<string> ServerEnvironment { get; } = serverEnvironment ?? [];
 
@@ -46,7 +51,7 @@ internal sealed class Results(IReadOnlyList<ServerConfiguration> configurations,
 
     /// <summary>One setup's samples, and the scenarios that ran in it.</summary>
     public Results For(CoreSetup setup) => new(Configurations, Scenarios.Where(s => s.RunsIn(setup)).ToArray(), Samples.Where(s => s.Setup == setup).ToArray(),
-        Rounds, Seconds, AppLogLevel, StartedUtc, HostFastestNanoseconds, [setup], Processors, PredatesSafeInline, ServerEnvironment);
+        Rounds, Seconds, AppLogLevel, StartedUtc, HostFastestNanoseconds, [setup], Processors, PredatesSafeInline, ServerEnvironment, BusyNeighbours);
 
     /// <summary>The only setup of a setup's view (see <see cref="For"/>).</summary>
     public CoreSetup Setup => Setups.Count == 1
@@ -62,8 +67,11 @@ internal sealed class Results(IReadOnlyList<ServerConfiguration> configurations,
 
     public DateTime StartedUtc { get; } = startedUtc;
 
-    /// <summary>What the run's result files are named by ("20261201-170224").</summary>
+    /// <summary>When the run started ("20261201-170224").</summary>
     public string Stamp => StartedUtc.ToString("yyyyMMdd-HHmmss", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>What the run's result files are named by: the stamp, and "-busy2" after it for a run with two busy neighbours.</summary>
+    public string FileStem => BusyNeighbours > 0 ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Stamp}-busy{BusyNeighbours}") : Stamp;
 
     /// <summary>The fastest cross-core round trip the host check saw; NaN when it did not run.</summary>
     public double HostFastestNanoseconds { get; } = hostFastestNanoseconds;
@@ -74,11 +82,15 @@ internal sealed class Results(IReadOnlyList<ServerConfiguration> configurations,
     /// <summary>Samples kept although the host was still in a slow phase after the last attempt.</summary>
     public int HostSlowCount => Samples.Count(s => s.HostSlow);
 
-    /// <summary>Every scenario on every configuration of the default set in both setups: only such a run may stand as "latest".</summary>
+    /// <summary>
+    /// Every scenario on every configuration of the default set in both setups, without busy neighbours:
+    /// only such a run may stand as "latest".
+    /// </summary>
     public bool IsComplete =>
         ServerConfiguration.DefaultSet.All(d => Has(d.Name))
         && Scenarios.Count == ScenarioCatalog.All.Length
-        && Setups.Contains(CoreSetup.Shared) && Setups.Contains(CoreSetup.Dedicated);
+        && Setups.Contains(CoreSetup.Shared) && Setups.Contains(CoreSetup.Dedicated)
+        && BusyNeighbours == 0;
 
     public bool Has(string configuration) => Configurations.Any(c => c.Name == configuration);
 
@@ -91,6 +103,7 @@ internal sealed class Results(IReadOnlyList<ServerConfiguration> configurations,
         {
             TargetMetric.Cpu => s.CpuMilliseconds,
             TargetMetric.P99 => s.P99Milliseconds,
+            TargetMetric.P50 => s.P50Milliseconds,
             _ => s.Value,
         }));
 

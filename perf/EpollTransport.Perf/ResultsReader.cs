@@ -5,7 +5,8 @@ namespace EpollTransport.Perf;
 /// <summary>
 /// Reads a run back from its perf/results/&lt;stamp&gt;.json, so the targets can be judged again (after a
 /// change to how they are judged) without measuring again. Runs written before a field existed load
-/// with that field's default: no host check, DemoWeb's log level unknown, shared cores. Runs written
+/// with that field's default: no host check, DemoWeb's log level unknown, shared cores, no p50, no busy
+/// neighbours. Runs written
 /// before the core setups (and with them safe inline scheduling as Epoll's default) existed have their
 /// Epoll configurations renamed to what they were (<see cref="ServerConfiguration.NamesBeforeSafeInline"/>)
 /// and are marked <see cref="Results.PredatesSafeInline"/>, which the targets do not judge.
@@ -50,7 +51,8 @@ internal static class ResultsReader
                 s.TryGetProperty("hostSlow", out JsonElement slow) && slow.GetBoolean(),
                 s.TryGetProperty("warmupSeconds", out JsonElement warmup) ? warmup.GetInt32() : 0,
                 s.TryGetProperty("setup", out JsonElement setup) ? CorePlacement.Parse(setup.GetString() ?? string.Empty) : CoreSetup.Shared,
-                s.TryGetProperty("handoffs", out JsonElement handoffs) ? handoffs.GetInt64() : -1))
+                s.TryGetProperty("handoffs", out JsonElement handoffs) ? handoffs.GetInt64() : -1,
+                Number(s, "p50Milliseconds")))
             .ToArray();
         CoreSetup[]? setups = predatesSafeInline ? null : setupsElement.EnumerateArray().Select(e => CorePlacement.Parse(e.GetString() ?? string.Empty)).ToArray();
         int? processors = root.TryGetProperty("machine", out JsonElement machine) && machine.TryGetProperty("processors", out JsonElement count) ? count.GetInt32() : null;
@@ -59,9 +61,10 @@ internal static class ResultsReader
         string[]? serverEnvironment = root.TryGetProperty("serverEnvironment", out JsonElement environment)
             ? environment.EnumerateArray().Select(e => e.GetString() ?? string.Empty).ToArray()
             : null;
+        int busy = root.TryGetProperty("busyNeighbours", out JsonElement neighbours) ? neighbours.GetInt32() : 0;
         return new Results(configurations, scenarios, samples,
             root.GetProperty("rounds").GetInt32(), root.GetProperty("seconds").GetInt32(), appLogLevel,
-            root.GetProperty("startedUtc").GetDateTime(), fastest, setups, processors, predatesSafeInline, serverEnvironment);
+            root.GetProperty("startedUtc").GetDateTime(), fastest, setups, processors, predatesSafeInline, serverEnvironment, busy);
     }
 
     private static JsonDocument ParseFile(string path)

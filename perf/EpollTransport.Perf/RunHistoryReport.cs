@@ -33,7 +33,8 @@ internal static class RunHistoryReport
             string[] cells = runs[i].PredatesSafeInline
                 ? [.. setups.Select(s => s == CoreSetup.Shared ? "not judged: before safe inline" : "—"), "—"]
                 : [.. setups.Select(s => reports[i].For(s) is SetupTargets t ? FormattableString.Invariant($"{t.Held} of {t.Judged}") : "—"), reports[i].AllHold ? "yes" : "no"];
-            text.AppendLine(CultureInfo.InvariantCulture, $"| {runs[i].Stamp} | {runs[i].Rounds} × {runs[i].Seconds} | {string.Join(" | ", cells)} |");
+            string busy = runs[i].BusyNeighbours > 0 ? string.Create(CultureInfo.InvariantCulture, $" ({runs[i].BusyNeighbours} busy neighbours)") : string.Empty;
+            text.AppendLine(CultureInfo.InvariantCulture, $"| {runs[i].Stamp}{busy} | {runs[i].Rounds} × {runs[i].Seconds} | {string.Join(" | ", cells)} |");
         }
         text.AppendLine();
         if (runs.Any(r => r.PredatesSafeInline))

@@ -15,7 +15,7 @@ internal readonly record struct PlannedSample(int Round, CoreSetup Setup, Scenar
 /// </summary>
 internal static class SampleOrder
 {
-    /// <summary>Seconds to start a DemoWeb and see its ports, once per configuration, round and setup.</summary>
+    /// <summary>Seconds to start a DemoWeb and see its ports, once per configuration, round, setup and server kind (<see cref="Scenario.ServerArguments"/>).</summary>
     private const double ServerStartSeconds = 1.5;
 
     public static IReadOnlyList<PlannedSample> Plan(int rounds, IReadOnlyList<ServerConfiguration> configurations, IReadOnlyList<Scenario> scenarios, IReadOnlyList<CoreSetup> setups)
@@ -41,7 +41,7 @@ internal static class SampleOrder
     /// <summary>About how long <paramref name="plan"/> takes with <paramref name="seconds"/> per measured run, before any sample is retaken.</summary>
     public static TimeSpan EstimatedDuration(IReadOnlyList<PlannedSample> plan, int seconds)
     {
-        double servers = plan.Select(p => (p.Round, p.Setup, p.Configuration.Name)).Distinct().Count() * ServerStartSeconds;
+        double servers = plan.Select(p => (p.Round, p.Setup, p.Configuration.Name, string.Join(' ', p.Scenario.ServerArguments))).Distinct().Count() * ServerStartSeconds;
         return TimeSpan.FromSeconds(servers + plan.Sum(p => p.Scenario.EstimatedSeconds(seconds)));
     }
 }

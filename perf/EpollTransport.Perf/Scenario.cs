@@ -19,8 +19,17 @@ internal abstract class Scenario(string name, string unit, bool higherIsBetter)
 
     public virtual bool HasP99 => false;
 
-    /// <summary>HTTP scenarios carry the CPU-per-request target and are what the `http` subcommand runs.</summary>
+    /// <summary>Whether the median latency is measured too (the one-connection scenarios, where it is what a user waits).</summary>
+    public virtual bool HasP50 => false;
+
+    /// <summary>HTTP scenarios are what the `http` subcommand runs.</summary>
     public virtual bool IsHttp => false;
+
+    /// <summary>
+    /// DemoWeb switches beyond the configuration's (a transport read buffer, say), passed alike to every
+    /// configuration's server. A scenario with any is measured on servers of that kind, started for it.
+    /// </summary>
+    public virtual IReadOnlyList<string> ServerArguments => [];
 
     /// <summary>A memory measurement wants a server no other scenario has loaded before it.</summary>
     public virtual bool NeedsOwnServer => false;
@@ -55,9 +64,10 @@ internal abstract class Scenario(string name, string unit, bool higherIsBetter)
 
 /// <summary>
 /// One measured run: the value in the scenario's unit, p99 latency and server CPU per unit of work (NaN
-/// when not measured), and the seconds of warm-up load before it (0 when the scenario has none of its own).
+/// when not measured), the seconds of warm-up load before it (0 when the scenario has none of its own),
+/// and the median latency (NaN unless the scenario has it).
 /// </summary>
-internal sealed record Measurement(double Value, double P99Milliseconds, double CpuMilliseconds, int WarmupSeconds = 0);
+internal sealed record Measurement(double Value, double P99Milliseconds, double CpuMilliseconds, int WarmupSeconds = 0, double P50Milliseconds = double.NaN);
 
 /// <summary>
 /// A scenario driven by an external load generator: warm-up (<see cref="Warmup"/>), then a measured run
@@ -83,7 +93,7 @@ internal abstract class LoadScenario(string name, string unit) : Scenario(name, 
         LoadResult result = await RunLoadAsync(server, seconds, cancellation);
         double cpuAfter = server.CpuSeconds();
         double cpu = result.Work > 0 ? (cpuAfter - cpuBefore) * 1000 / result.Work * CpuPer : double.NaN;
-        return new Measurement(result.Value, result.P99Milliseconds, cpu, warmupSeconds);
+        return new Measurement(result.Value, result.P99Milliseconds, cpu, warmupSeconds, result.P50Milliseconds);
     }
 
     /// <summary>Runs this scenario's load in slices until the server's JIT has settled; returns the seconds it took.</summary>
@@ -109,5 +119,6 @@ internal abstract class LoadScenario(string name, string unit) : Scenario(name, 
     /// <param name="Value">In the scenario's unit.</param>
     /// <param name="P99Milliseconds">NaN when the tool does not report it.</param>
     /// <param name="Work">Requests, messages or bytes done in the run, in the unit <see cref="CpuPer"/> counts.</param>
-    protected sealed record LoadResult(double Value, double P99Milliseconds, double Work);
+    /// <param name="P50Milliseconds">NaN unless the scenario measures it.</param>
+    internal sealed record LoadResult(double Value, double P99Milliseconds, double Work, double P50Milliseconds = double.NaN);
 }

@@ -2,9 +2,16 @@ using System.Globalization;
 
 namespace EpollTransport.Perf;
 
-/// <summary>Command line of the suite: [rounds] [seconds] [--rounds N] [--seconds S] [--only a,b] [--configs x,y] [--setup shared|dedicated|both].</summary>
-internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, string[] Configs, string AppLogLevel, CoreSetup[] Setups)
+/// <summary>
+/// Command line of the suite: [rounds] [seconds] [--rounds N] [--seconds S] [--only a,b] [--configs x,y]
+/// [--setup shared|dedicated|both] [--busy N|cores]. <paramref name="Busy"/> is the number of busy
+/// neighbours (<see cref="BusyNeighbours"/>), 0 for none.
+/// </summary>
+internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, string[] Configs, string AppLogLevel, CoreSetup[] Setups, int Busy = 0)
 {
+    /// <summary>More spinners than this is a typo, not a benchmark.</summary>
+    public const int MaxBusy = 64;
+
     /// <summary>
     /// DemoWeb's log level under load. Off, as TechEmpower's ASP.NET Core entries run: with any logger
     /// enabled, hosting opens a log scope and an Activity per request, the same cost under every
@@ -21,7 +28,10 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
           suite                  every scenario (the default); http: the HTTP scenarios only
           --rounds N             alternating rounds (medians over them)
           --seconds S            measured seconds per scenario (after a 2–12 s warm-up that lasts until the server's JIT has settled)
-          --only TEXT[,TEXT]     scenarios whose name contains any TEXT (case-insensitive; repeatable)
+          --only TEXT[,TEXT]     scenarios whose name contains any TEXT (case-insensitive; repeatable), e.g.
+                                 "one conn", upload, https; @issues-24-27 names the issues' subset (every
+                                 one-connection, HTTPS and upload scenario, plaintext 64, json 256, echo
+                                 ping-pong, pipelined, churn, h2c)
           --configs TEXT[,TEXT]  configurations whose name contains any TEXT (Sockets default is the baseline of every ratio);
                                  default: Sockets default, Sockets tuned, Epoll safe inline, Epoll default (not Epoll unsafe inline)
           --setup shared|dedicated|both
@@ -29,6 +39,10 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
                                  pinned to the last CPU, every load generator to the others (taskset; no idle
                                  scenario); both (the default): each round takes shared, then dedicated
           --app-log-level LEVEL  DemoWeb's Logging:LogLevel:Default during the run (default None: logging off)
+          --busy N|cores         N busy neighbours (cores: one per CPU; default 0): processes spinning at normal
+                                 priority from before each sample's warm-up to the end of its measured run,
+                                 unpinned with shared cores, on DemoWeb's CPU in the dedicated setup; the
+                                 results say so and their files are named <stamp>-busy<N>.*
 
           profile                each selected load scenario (default: all) on each selected configuration
                                  (default: Sockets default and Epoll default) under `perf record`, with the
@@ -59,6 +73,7 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
         string appLogLevel = DefaultAppLogLevel;
         // The suite takes both setups unless told; a profile only the shared one, as before --setup existed.
         CoreSetup[] setups = profile ? [CoreSetup.Shared] : [CoreSetup.Shared, CoreSetup.Dedicated];
+        int busy = 0;
         for (int i = 0; i < args.Count; i++)
         {
             string arg = args[i];
@@ -71,7 +86,10 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
                     seconds = Positive(Value(args, ref i), arg);
                     break;
                 case "--only":
-                    only.AddRange(List(Value(args, ref i)));
+                    only.AddRange(List(Value(args, ref i)).Select(Group));
+                    break;
+                case "--busy" when !profile:
+                    busy = ParseBusy(Value(args, ref i));
                     break;
                 case "--app-log-level":
                     appLogLevel = LogLevel(Value(args, ref i));
@@ -103,11 +121,28 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
                     break;
             }
         }
-        return new SuiteOptions(rounds, seconds, only.ToArray(), configs.ToArray(), appLogLevel, setups);
+        return new SuiteOptions(rounds, seconds, only.ToArray(), configs.ToArray(), appLogLevel, setups, busy);
     }
 
+    /// <summary>Scenarios whose name contains any --only text, or that a named group (@NAME) lists; all without --only.</summary>
     public IReadOnlyList<Scenario> SelectScenarios(IEnumerable<Scenario> scenarios) =>
-        scenarios.Where(s => Only.Length == 0 || Only.Any(o => s.Name.Contains(o, StringComparison.OrdinalIgnoreCase))).ToArray();
+        scenarios.Where(s => Only.Length == 0 || Only.Any(o => o.StartsWith('@')
+            ? ScenarioCatalog.Groups[o].Contains(s.Name, StringComparer.Ordinal)
+            : s.Name.Contains(o, StringComparison.OrdinalIgnoreCase))).ToArray();
+
+    /// <summary>An --only text as given, or a group name checked against the catalog's groups.</summary>
+    private static string Group(string text) =>
+        !text.StartsWith('@') || ScenarioCatalog.Groups.ContainsKey(text)
+            ? text
+            : throw new ArgumentException($"--only {text}: no such group; the groups are {string.Join(", ", ScenarioCatalog.Groups.Keys)}.");
+
+    /// <summary>`--busy N` (0 to <see cref="MaxBusy"/>) or `--busy cores` (one per CPU of this machine).</summary>
+    internal static int ParseBusy(string text, int? processors = null) =>
+        string.Equals(text, "cores", StringComparison.OrdinalIgnoreCase)
+            ? processors ?? Environment.ProcessorCount
+            : int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int count) && count <= MaxBusy
+                ? count
+                : throw new ArgumentException($"--busy must be a number of spinning processes from 0 to {MaxBusy}, or 'cores'; it was '{text}'.");
 
     /// <summary>The default set without --configs; with it, every configuration (unsafe inline too) whose name matches.</summary>
     public IReadOnlyList<ServerConfiguration> SelectConfigurations() => Configs.Length == 0

@@ -54,6 +54,11 @@ internal static class SuiteRunner
             return 2;
         }
         await PrepareToolsAsync(scenarios, cancellation, pinning: setups.Contains(CoreSetup.Dedicated));
+        if (options.Busy > 0)
+        {
+            // No fallback: a run that says it had busy neighbours must have had them.
+            await BusyNeighbours.EnsureBuiltAsync(cancellation);
+        }
         HostPhaseGuard? guard = await StartHostCheckAsync(cancellation);
 
         DateTime started = DateTime.UtcNow;
@@ -67,11 +72,17 @@ internal static class SuiteRunner
             var placement = new CorePlacement(setup, Environment.ProcessorCount);
             Console.Error.WriteLine($"{placement.Heading}: taskset -c {placement.ServerCpus} for DemoWeb, taskset -c {placement.LoadCpus} for the load generators{(scenarios.Any(s => !s.RunsIn(setup)) ? $"; {string.Join(", ", scenarios.Where(s => !s.RunsIn(setup)).Select(s => s.Name))} not measured there" : string.Empty)}.");
         }
+        if (options.Busy > 0)
+        {
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"Busy neighbours: {options.Busy} spinning process(es) ({BusyNeighbours.Binary}) from before each warm-up to the end of each measured run; {string.Join("; ", setups.Select(s => BusyPlacement(new CorePlacement(s, Environment.ProcessorCount))))}."));
+        }
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"Expected duration: about {Math.Ceiling(SampleOrder.EstimatedDuration(plan, options.Seconds).TotalMinutes):F0} min (more when slow host phases have samples measured again)."));
         // One DemoWeb per configuration stays up for a round of a setup (idle while the others are
         // measured), so its warm state carries from scenario to scenario as before; each round and
-        // setup starts fresh ones.
+        // setup starts fresh ones. A scenario with server arguments of its own gets servers of its own
+        // kind, which live while its samples are taken (ServerFor).
         var servers = new Dictionary<string, DemoServerProcess>(StringComparer.Ordinal);
         try
         {
@@ -94,13 +105,14 @@ internal static class SuiteRunner
         }
 
         var results = new Results(configurations, scenarios, samples, options.Rounds, options.Seconds, options.AppLogLevel, started, guard?.FastestNanoseconds ?? double.NaN,
-            setups, Environment.ProcessorCount, serverEnvironment: DemoServerProcess.RuntimeEnvironmentText);
+            setups, Environment.ProcessorCount, serverEnvironment: DemoServerProcess.RuntimeEnvironmentText, busyNeighbours: options.Busy);
         TargetReport targets = TargetCheck.Evaluate(results);
         string markdown = Report.Markdown(results, targets);
         Console.WriteLine();
         Console.WriteLine(markdown);
         string[] written = await ResultFiles.WriteAsync(results, targets, markdown, cancellation);
-        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Wrote {string.Join(", ", written)}{(results.IsComplete ? " (and latest.*)" : " (a subset: latest.* left as it was)")} in {clock.Elapsed.TotalMinutes:F1} min."));
+        string latest = results.IsComplete ? " (and latest.*)" : results.BusyNeighbours > 0 ? " (busy neighbours: latest.* left as it was)" : " (a subset: latest.* left as it was)";
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Wrote {string.Join(", ", written)}{latest} in {clock.Elapsed.TotalMinutes:F1} min."));
         return samples.All(s => s.Error is null) ? 0 : 1;
     }
 
@@ -114,8 +126,8 @@ internal static class SuiteRunner
             DemoServerProcess? own = null;
             try
             {
-                own = await DemoServerProcess.StartAsync(demoWeb, configuration, options.AppLogLevel, placement, cancellation);
-                return await MeasureAsync(own, configuration, scenario, round, options.Seconds, guard, cancellation);
+                own = await DemoServerProcess.StartAsync(demoWeb, configuration, options.AppLogLevel, placement, cancellation, scenario.ServerArguments);
+                return await MeasureAsync(own, configuration, scenario, round, options, guard, cancellation);
             }
             catch (Exception e) when (e is not OperationCanceledException || !cancellation.IsCancellationRequested)
             {
@@ -132,26 +144,42 @@ internal static class SuiteRunner
 
         try
         {
-            servers.TryGetValue(configuration.Name, out DemoServerProcess? shared);
+            // Servers of another scenario's own kind are done: its samples were taken back to back.
+            foreach ((string key, DemoServerProcess done) in servers.Where(s => s.Value.ExtraArguments.Count > 0 && !s.Value.ExtraArguments.SequenceEqual(scenario.ServerArguments)).ToArray())
+            {
+                servers.Remove(key);
+                await done.DisposeAsync();
+            }
+            string serverKey = ServerKey(configuration, scenario);
+            servers.TryGetValue(serverKey, out DemoServerProcess? shared);
             Sample? previous = samples.LastOrDefault(s => s.Configuration == configuration.Name && s.Round == round && s.Setup == setup);
             if (shared is null || (previous?.Error is not null && await shared.HasExitedAsync(TimeSpan.FromSeconds(2))) || !IsAlive(shared))
             {
                 if (shared is not null)
                 {
                     Console.Error.WriteLine($"  DemoWeb ({configuration.Name}) died; starting a new one.");
-                    servers.Remove(configuration.Name);
+                    servers.Remove(serverKey);
                     await shared.DisposeAsync();
                 }
-                shared = await DemoServerProcess.StartAsync(demoWeb, configuration, options.AppLogLevel, placement, cancellation);
-                servers[configuration.Name] = shared;
+                shared = await DemoServerProcess.StartAsync(demoWeb, configuration, options.AppLogLevel, placement, cancellation, scenario.ServerArguments);
+                servers[serverKey] = shared;
             }
-            return await MeasureAsync(shared, configuration, scenario, round, options.Seconds, guard, cancellation);
+            return await MeasureAsync(shared, configuration, scenario, round, options, guard, cancellation);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellation.IsCancellationRequested)
         {
             return Failed(configuration, scenario, round, setup, e);
         }
     }
+
+    /// <summary>One server per configuration and kind: the configuration's name, then the scenario's own switches.</summary>
+    private static string ServerKey(ServerConfiguration configuration, Scenario scenario) =>
+        string.Join('\0', [configuration.Name, .. scenario.ServerArguments]);
+
+    /// <summary>Where the busy neighbours of <paramref name="placement"/> run, for the progress output and the report.</summary>
+    public static string BusyPlacement(CorePlacement placement) => placement.ServerCpus is null
+        ? $"{CorePlacement.Name(placement.Setup)} setup: unpinned"
+        : $"{CorePlacement.Name(placement.Setup)} setup: on CPU {placement.ServerCpus}, beside DemoWeb";
 
     private static async Task StopAllAsync(Dictionary<string, DemoServerProcess> servers)
     {
@@ -175,8 +203,17 @@ internal static class SuiteRunner
         }
     }
 
-    private static async Task<Sample> MeasureAsync(DemoServerProcess server, ServerConfiguration configuration, Scenario scenario, int round, int seconds, HostPhaseGuard? guard, CancellationToken cancellation)
+    private static async Task<Sample> MeasureAsync(DemoServerProcess server, ServerConfiguration configuration, Scenario scenario, int round, SuiteOptions options, HostPhaseGuard? guard, CancellationToken cancellation)
     {
+        int seconds = options.Seconds;
+        // The busy neighbours run from before the warm-up to the end of the measured run, and not during
+        // the host-phase probes around it, which would otherwise measure them.
+        async Task<Measurement> MeasureWithNeighboursAsync()
+        {
+            using BusyNeighbours neighbours = await BusyNeighbours.StartAsync(options.Busy, server.Placement, cancellation);
+            return await scenario.MeasureAsync(server, seconds, cancellation);
+        }
+
         // Handoffs over the sample, warm-up included: a benchmark's handlers never block, so any handoff
         // here is a busy thread taken for a stuck one, and worth seeing next to the figure.
         long handoffsBefore = await server.HandoffsAsync(cancellation);
@@ -184,22 +221,22 @@ internal static class SuiteRunner
             handoffsBefore < 0 ? -1 : Math.Max(-1, await server.HandoffsAsync(cancellation) - handoffsBefore);
         if (guard is null || !scenario.SensitiveToHostPhase)
         {
-            Measurement once = await scenario.MeasureAsync(server, seconds, cancellation);
+            Measurement once = await MeasureWithNeighboursAsync();
             server.EnsureRunning();
             return new Sample(configuration.Name, scenario.Name, round, once.Value, once.P99Milliseconds, once.CpuMilliseconds, null, WarmupSeconds: once.WarmupSeconds, Setup: server.Placement.Setup,
-                Handoffs: await HandoffsSinceAsync());
+                Handoffs: await HandoffsSinceAsync(), P50Milliseconds: once.P50Milliseconds);
         }
         for (int attempt = 1; ; attempt++)
         {
             double before = await WaitForFastPhaseAsync(guard, cancellation);
-            Measurement m = await scenario.MeasureAsync(server, seconds, cancellation);
+            Measurement m = await MeasureWithNeighboursAsync();
             server.EnsureRunning();
             double after = await CoreProbe.MeasureAsync(cancellation);
             bool slow = guard.Observe(after) | guard.IsSlow(before);
             if (!slow || attempt == MaxAttempts)
             {
                 return new Sample(configuration.Name, scenario.Name, round, m.Value, m.P99Milliseconds, m.CpuMilliseconds, null, before, after, attempt, slow, m.WarmupSeconds, server.Placement.Setup,
-                    await HandoffsSinceAsync());
+                    await HandoffsSinceAsync(), m.P50Milliseconds);
             }
             Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  slow host phase around this sample (cross-core round trip {before:F0} ns before, {after:F0} ns after, fastest {guard.FastestNanoseconds:F0} ns): measuring again"));
@@ -277,6 +314,7 @@ internal static class SuiteRunner
         string figures = s.Error is not null
             ? $"FAILED: {s.Error.ReplaceLineEndings(" ")}"
             : $"{Report.Number(s.Value, scenario.Unit),12} {scenario.Unit,-8}"
+              + (scenario.HasP50 ? $"  p50 {Report.Number(s.P50Milliseconds, "ms"),7} ms" : string.Empty)
               + (scenario.HasP99 ? $"  p99 {Report.Number(s.P99Milliseconds, "ms"),7} ms" : string.Empty)
               + (scenario.CpuUnit is not null ? $"  {Report.Number(s.CpuMilliseconds, scenario.CpuUnit),7} {scenario.CpuUnit}" : string.Empty)
               + (s.WarmupSeconds > Warmup.LeastSeconds ? $"  (warm-up {s.WarmupSeconds} s)" : string.Empty)

@@ -87,7 +87,7 @@ internal static class SvgChart
 
     private static Group Make(Results setup, string[] names, string scenario, string label, TargetMetric metric)
     {
-        Target? target = setup.PredatesSafeInline ? null : Targets.AgainstBaseline(setup.Setup, scenario, metric);
+        Target? target = setup.PredatesSafeInline ? null : Targets.AgainstBaseline(setup.Setup, scenario, metric, setup.BusyNeighbours > 0);
         return new Group(label, names.Select(n => setup.Ratio(n, scenario, metric)).ToArray(), target?.Ratio);
     }
 

@@ -82,7 +82,7 @@ internal static class TargetCheck
     private static SetupTargets EvaluateSetup(Results setup)
     {
         var outcomes = new List<TargetOutcome>();
-        foreach (Target target in Targets.For(setup.Setup))
+        foreach (Target target in Targets.For(setup.Setup, setup.BusyNeighbours > 0))
         {
             if (!setup.Has(target.Judged) || !setup.Has(target.Against) || setup.Find(target.Scenario) is not Scenario scenario)
             {
@@ -92,7 +92,7 @@ internal static class TargetCheck
             string unit = target.Metric switch
             {
                 TargetMetric.Cpu => scenario.CpuUnit ?? string.Empty,
-                TargetMetric.P99 => "ms",
+                TargetMetric.P99 or TargetMetric.P50 => "ms",
                 _ => scenario.Unit,
             };
             double ratio = setup.Ratio(target.Judged, scenario.Name, target.Metric, target.Against);

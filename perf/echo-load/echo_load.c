@@ -17,6 +17,11 @@
  *             message is a response; its latency runs from its batch's write to its own last byte.
  *             wrk cannot give this p99 (see HttpLoadScenario.cs), which is why this mode exists.
  *             The port is the HTTP port; `size` is ignored (pass 0).
+ *   upload    HTTP/1.1 POST /upload of `size` bytes (default 100 MiB) against DemoWeb's HTTP port, on one
+ *             keep-alive connection with blocking sends, again and again until `seconds` have passed
+ *             (at least once); each response must be a 200 whose body is the byte count the server
+ *             read. A message is an upload, timed from its first request byte to its response's last.
+ *             `connections` must be 1 and `threads` is ignored.
  *   idle      open `connections` connections (non-blocking, 128 connecting at a time), one HTTP/1.1
  *             keep-alive GET /plaintext each, read the whole 200 response, print "ready ...", then
  *             hold them idle until stdin closes or a line arrives (or `seconds` pass), then close them
@@ -33,7 +38,8 @@
  *
  * Output (stdout, one line, key=value): mode connections threads size depth seconds messages bytes
  * msgs_per_sec mib_per_sec p50_us p99_us errors. Only traffic inside the timed window is counted; the
- * caller does its own warm-up run.
+ * caller does its own warm-up run. In upload mode every upload counts, the last one too, and seconds is
+ * the time spent in uploads.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -68,8 +74,12 @@
 #define IDLE_RESPONSE_MAX 2048
 /* Pipeline mode: room for a whole batch of responses (16 plaintext responses are about 2 KiB). */
 #define PIPELINE_BUFFER (64u * 1024u)
+/* Upload mode: how long one blocking send or receive may wait for the server before the run fails. A
+   server with a 64-byte read buffer and busy neighbours is slow, but never this slow unless stuck. */
+#define UPLOAD_STALL_SECONDS 120
+#define UPLOAD_DEFAULT_SIZE (100u * 1024u * 1024u)
 
-enum mode { MODE_PINGPONG, MODE_INFLIGHT, MODE_STREAM, MODE_PIPELINE, MODE_IDLE };
+enum mode { MODE_PINGPONG, MODE_INFLIGHT, MODE_STREAM, MODE_PIPELINE, MODE_UPLOAD, MODE_IDLE };
 
 struct conn {
     int fd;
@@ -535,8 +545,8 @@ static void pipeline_issue(struct worker *w, struct conn *c, uint64_t now)
     pipeline_send(w, c);
 }
 
-/* Length of the complete 200 response at `start`, or 0 when more bytes are needed. */
-static size_t pipeline_response_length(const struct conn *c, const char *start, size_t available)
+/* Length of the complete 200 response at `start`, or 0 when more bytes are needed (pipeline and upload modes). */
+static size_t http_response_length(const struct conn *c, const char *start, size_t available)
 {
     const char *end = memmem(start, available, "\r\n\r\n", 4);
     if (end == NULL) {
@@ -572,7 +582,7 @@ static void pipeline_on_readable(struct worker *w, struct conn *c, int *remainin
             c->response_len += (size_t)r;
             uint64_t now = now_ns();
             size_t at = 0;
-            for (size_t length; (length = pipeline_response_length(c, c->response + at, c->response_len - at)) > 0;) {
+            for (size_t length; (length = http_response_length(c, c->response + at, c->response_len - at)) > 0;) {
                 if (c->target == 0) {
                     fail("connection %d: a response nobody asked for", c->index);
                 }
@@ -648,6 +658,124 @@ static void build_request_batch(void)
     for (int i = 0; i < g_depth; i++) {
         memcpy(g_request_batch + (size_t)i * (size_t)length, one, (size_t)length);
     }
+}
+
+/* ---- upload mode --------------------------------------------------------------------------------- */
+
+static int compare_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest rank over the sorted durations, in microseconds. */
+static uint64_t sorted_percentile_us(const uint64_t *sorted_ns, uint64_t count, double fraction)
+{
+    uint64_t rank = (uint64_t)((double)count * fraction);
+    return sorted_ns[rank >= count ? count - 1 : rank] / 1000u;
+}
+
+static void upload_send(int fd, const unsigned char *data, size_t length, uint64_t upload)
+{
+    while (length > 0) {
+        ssize_t n = send(fd, data, length, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            fail("upload %" PRIu64 ": the server took nothing for %d s", upload, UPLOAD_STALL_SECONDS);
+        }
+        if (n < 0) {
+            fail("upload %" PRIu64 ": send: %s", upload, strerror(errno));
+        }
+        data += n;
+        length -= (size_t)n;
+    }
+}
+
+/* Reads one whole response and checks that it is a 200 whose body is the number of bytes uploaded. */
+static void upload_receive(struct conn *c, uint64_t upload)
+{
+    size_t length = 0;
+    while ((length = c->response_len > 0 ? http_response_length(c, c->response, c->response_len) : 0) == 0) {
+        ssize_t r = recv(c->fd, c->response + c->response_len, PIPELINE_BUFFER - c->response_len, 0);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            fail("upload %" PRIu64 ": no response within %d s of the last byte", upload, UPLOAD_STALL_SECONDS);
+        }
+        if (r <= 0) {
+            fail("upload %" PRIu64 ": %s before the whole response", upload, r == 0 ? "EOF" : strerror(errno));
+        }
+        c->response_len += (size_t)r;
+    }
+    const char *body = memmem(c->response, length, "\r\n\r\n", 4) + 4;
+    char expected[32];
+    int digits = snprintf(expected, sizeof expected, "%zu", g_size);
+    size_t body_length = length - (size_t)(body - c->response);
+    if (body_length != (size_t)digits || memcmp(body, expected, (size_t)digits) != 0) {
+        fail("upload %" PRIu64 ": the server counted %.*s bytes, not %s", upload, (int)body_length, body, expected);
+    }
+    /* Nothing may follow: the server answers one request at a time on this connection. */
+    if (c->response_len != length) {
+        fail("upload %" PRIu64 ": %zu unexpected bytes after the response", upload, c->response_len - length);
+    }
+    c->response_len = 0;
+}
+
+static int run_upload_mode(void)
+{
+    if (g_connections != 1) {
+        fail("upload mode uploads on one connection; connections was %d", g_connections);
+    }
+    struct conn c = {.index = 0};
+    c.fd = connect_one(0);
+    struct timeval stall = {UPLOAD_STALL_SECONDS, 0};
+    setsockopt(c.fd, SOL_SOCKET, SO_SNDTIMEO, &stall, sizeof stall);
+    setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &stall, sizeof stall);
+    c.response = malloc(PIPELINE_BUFFER);
+    char head[512];
+    int head_length = snprintf(head, sizeof head,
+                               "POST /upload HTTP/1.1\r\nHost: %s:%s\r\nContent-Type: application/octet-stream\r\nContent-Length: %zu\r\n\r\n",
+                               g_host, g_port, g_size);
+    size_t capacity = 64;
+    uint64_t *durations = malloc(capacity * sizeof *durations);
+    if (c.response == NULL || durations == NULL || head_length <= 0 || (size_t)head_length >= sizeof head) {
+        fail("upload setup: out of memory or host name too long");
+    }
+    uint64_t uploads = 0, busy_ns = 0;
+    uint64_t end = now_ns() + (uint64_t)(g_seconds * 1e9);
+    do {
+        uint64_t started = now_ns();
+        upload_send(c.fd, (const unsigned char *)head, (size_t)head_length, uploads);
+        for (size_t sent = 0; sent < g_size;) {
+            /* The body is the pattern, entered where the last chunk left off, as the echo modes send it. */
+            size_t chunk = g_size - sent < MAX_CHUNK ? g_size - sent : MAX_CHUNK;
+            upload_send(c.fd, g_pattern + sent % PATTERN_PERIOD, chunk, uploads);
+            sent += chunk;
+        }
+        upload_receive(&c, uploads);
+        uint64_t took = now_ns() - started;
+        if (uploads == capacity) {
+            capacity *= 2;
+            durations = realloc(durations, capacity * sizeof *durations);
+            if (durations == NULL) {
+                fail("out of memory");
+            }
+        }
+        durations[uploads++] = took;
+        busy_ns += took;
+    } while (now_ns() < end);
+    close(c.fd);
+    qsort(durations, uploads, sizeof *durations, compare_u64);
+    double seconds = (double)busy_ns / 1e9;
+    uint64_t bytes = uploads * (uint64_t)g_size;
+    printf("mode=upload connections=1 threads=1 size=%zu depth=1 seconds=%.3f messages=%" PRIu64 " bytes=%" PRIu64
+           " msgs_per_sec=%.3f mib_per_sec=%.2f p50_us=%" PRIu64 " p99_us=%" PRIu64 " errors=0\n",
+           g_size, seconds, uploads, bytes, (double)uploads / seconds, (double)bytes / seconds / (1024.0 * 1024.0),
+           sorted_percentile_us(durations, uploads, 0.50), sorted_percentile_us(durations, uploads, 0.99));
+    return 0;
 }
 
 /* ---- idle mode ----------------------------------------------------------------------------------- */
@@ -833,7 +961,7 @@ static long parse_number(const char *text, const char *name, long min, long max)
 int main(int argc, char **argv)
 {
     if (argc < 6 || argc > 9) {
-        fprintf(stderr, "usage: %s host port pingpong|inflight|stream|pipeline|idle connections seconds [threads=1] [size] [depth]\n",
+        fprintf(stderr, "usage: %s host port pingpong|inflight|stream|pipeline|upload|idle connections seconds [threads=1] [size] [depth]\n",
                 argv[0]);
         return 2;
     }
@@ -856,10 +984,14 @@ int main(int argc, char **argv)
         g_mode = MODE_PIPELINE;
         g_size = 0; /* not used: a message is one HTTP response */
         g_depth = 16;
+    } else if (strcmp(g_mode_name, "upload") == 0) {
+        g_mode = MODE_UPLOAD;
+        g_size = UPLOAD_DEFAULT_SIZE;
+        g_depth = 1;
     } else if (strcmp(g_mode_name, "idle") == 0) {
         g_mode = MODE_IDLE;
     } else {
-        fail("unknown mode '%s' (pingpong, inflight, stream, pipeline, idle)", g_mode_name);
+        fail("unknown mode '%s' (pingpong, inflight, stream, pipeline, upload, idle)", g_mode_name);
     }
     g_connections = (int)parse_number(argv[4], "connections", 1, 1000000);
     char *end = NULL;
@@ -871,7 +1003,8 @@ int main(int argc, char **argv)
         g_threads = (int)parse_number(argv[6], "threads", 1, 64);
     }
     if (argc > 7 && g_mode != MODE_PIPELINE) {
-        g_size = (size_t)parse_number(argv[7], "size", 1, 16 * 1024 * 1024);
+        /* An upload is one message of `size` bytes, sent from the pattern in chunks, so it may be large. */
+        g_size = (size_t)parse_number(argv[7], "size", 1, g_mode == MODE_UPLOAD ? 64L * 1024 * 1024 * 1024 : 16 * 1024 * 1024);
     }
     if (argc > 8) {
         g_depth = (int)parse_number(argv[8], "depth", 1, 1024);
@@ -889,5 +1022,5 @@ int main(int argc, char **argv)
     } else {
         build_pattern();
     }
-    return run_echo_mode();
+    return g_mode == MODE_UPLOAD ? run_upload_mode() : run_echo_mode();
 }

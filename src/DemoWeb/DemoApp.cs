@@ -48,6 +48,10 @@ public static class DemoApp
                 {
                     options.UnsafePreferInlineScheduling = true;
                 }
+                if (settings.MaxReadBuffer is long maxReadBuffer)
+                {
+                    options.MaxReadBufferSize = maxReadBuffer;
+                }
             });
         }
         else
@@ -59,6 +63,10 @@ public static class DemoApp
                     options.IOQueueCount = threads;
                 }
                 options.UnsafePreferInlineScheduling = settings.Inline;
+                if (settings.MaxReadBuffer is long maxReadBuffer)
+                {
+                    options.MaxReadBufferSize = maxReadBuffer;
+                }
             });
         }
 

@@ -18,7 +18,8 @@ public sealed record DemoSettings(
     bool Https,
     int HttpsPort,
     int? ListenFd = null,
-    bool DashboardHub = true)
+    bool DashboardHub = true,
+    long? MaxReadBuffer = null)
 {
     public const string DefaultUrl = "http://localhost:5000";
 
@@ -45,7 +46,23 @@ public sealed record DemoSettings(
             Port(configuration, "https-port", 5003),
             ParseListenFd(configuration),
             // `--dashboard-hub false` leaves /hubs/stats unmapped, so the dashboard falls back to polling /stats.
-            configuration.GetValue("dashboard-hub", true));
+            configuration.GetValue("dashboard-hub", true),
+            ParseMaxReadBuffer(configuration));
+    }
+
+    /// <summary>
+    /// `--max-read-buffer N`: the transport's MaxReadBufferSize in bytes, on either transport, so a
+    /// benchmark can hold both to the same bound (an upload through a tiny buffer pauses and resumes the
+    /// transport after almost every read). Absent: the transport's own default.
+    /// </summary>
+    private static long? ParseMaxReadBuffer(IConfiguration configuration)
+    {
+        long? bytes = configuration.GetValue<long?>("max-read-buffer");
+        if (bytes is < 1)
+        {
+            throw new ArgumentOutOfRangeException("max-read-buffer", bytes, $"--max-read-buffer must be a positive number of bytes; it was {bytes}.");
+        }
+        return bytes;
     }
 
     /// <summary>

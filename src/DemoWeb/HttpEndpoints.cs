@@ -1,10 +1,14 @@
+using System.Globalization;
+using System.IO.Pipelines;
 using System.Net.WebSockets;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Http.Features;
 
 namespace DemoWeb;
 
-/// <summary>The HTTP surface: benchmark shapes, a streaming echo, a WebSocket echo and the live stats.</summary>
+/// <summary>The HTTP surface: benchmark shapes, a streaming echo, an upload sink, a WebSocket echo and the live stats.</summary>
 public static class HttpEndpoints
 {
     private static readonly byte[] HelloWorld = "Hello, World!"u8.ToArray();
@@ -52,6 +56,34 @@ public static class HttpEndpoints
                 context.Response.ContentLength = length;
             }
             await context.Request.Body.CopyToAsync(context.Response.Body, context.RequestAborted);
+        });
+
+        // Reads the body and answers with its length: an upload's cost alone, where /echo would add a
+        // download of the same size. No size limit (Kestrel's default stops at 30 MB), since benchmark
+        // uploads are 100 MiB.
+        app.MapPost("/upload", static async (HttpContext context) =>
+        {
+            if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+            {
+                limit.MaxRequestBodySize = null;
+            }
+            PipeReader body = context.Request.BodyReader;
+            long received = 0;
+            while (true)
+            {
+                ReadResult read = await body.ReadAsync(context.RequestAborted);
+                received += read.Buffer.Length;
+                body.AdvanceTo(read.Buffer.End);
+                if (read.IsCompleted)
+                {
+                    break;
+                }
+            }
+            // With its length, so a client can read the answer without chunked decoding.
+            byte[] count = Encoding.ASCII.GetBytes(received.ToString(CultureInfo.InvariantCulture));
+            context.Response.ContentType = "text/plain";
+            context.Response.ContentLength = count.Length;
+            await context.Response.Body.WriteAsync(count, context.RequestAborted);
         });
 
         app.Map("/ws", static async (HttpContext context) =>

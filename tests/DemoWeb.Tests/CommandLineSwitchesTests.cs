@@ -1,10 +1,13 @@
+using EpollTransport;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Xunit;
 
 namespace DemoWeb.Tests;
 
-/// <summary>How DemoWeb reads its command line: bare on/off switches, and switches it rejects.</summary>
+/// <summary>How DemoWeb reads its command line: bare on/off switches, the read buffer on either transport, and switches it rejects.</summary>
 public class CommandLineSwitchesTests
 {
     [Fact]
@@ -64,6 +67,29 @@ public class CommandLineSwitchesTests
         Assert.Equal(expected, app.Services.GetRequiredService<DemoSettings>().DashboardHub);
     }
 
+    [Theory]
+    [InlineData("epoll")]
+    [InlineData("sockets")]
+    public async Task TheReadBufferSwitchReachesWhicheverTransportRuns(string transport)
+    {
+        await using WebApplication app = DemoApp.Build(["--urls", "http://127.0.0.1:0", "--transport", transport, "--max-read-buffer", "65536"]);
+
+        long? configured = transport == "epoll"
+            ? app.Services.GetRequiredService<IOptions<EpollTransportOptions>>().Value.MaxReadBufferSize
+            : app.Services.GetRequiredService<IOptions<SocketTransportOptions>>().Value.MaxReadBufferSize;
+        Assert.Equal(65536, configured);
+    }
+
+    [Fact]
+    public async Task WithoutTheReadBufferSwitchEachTransportKeepsItsOwnDefault()
+    {
+        await using WebApplication epoll = DemoApp.Build(["--urls", "http://127.0.0.1:0"]);
+        await using WebApplication sockets = DemoApp.Build(["--urls", "http://127.0.0.1:0", "--transport", "sockets"]);
+
+        Assert.Equal(new EpollTransportOptions().MaxReadBufferSize, epoll.Services.GetRequiredService<IOptions<EpollTransportOptions>>().Value.MaxReadBufferSize);
+        Assert.Equal(new SocketTransportOptions().MaxReadBufferSize, sockets.Services.GetRequiredService<IOptions<SocketTransportOptions>>().Value.MaxReadBufferSize);
+    }
+
     [Fact]
     public void BadSwitchesAreRejectedWithTheOffendingValue()
     {
@@ -71,5 +97,7 @@ public class CommandLineSwitchesTests
         Assert.Contains("carrier-pigeon", transport.Message);
         var port = Assert.Throws<ArgumentOutOfRangeException>(() => DemoApp.Build(["--echo-port", "70000"]));
         Assert.Contains("70000", port.Message);
+        var readBuffer = Assert.Throws<ArgumentOutOfRangeException>(() => DemoApp.Build(["--max-read-buffer=-64"]));
+        Assert.Contains("-64", readBuffer.Message);
     }
 }

@@ -84,6 +84,24 @@ public class HttpEndpointTests
         Assert.Equal(SHA256.HashData(body), SHA256.HashData(response.AsSpan(headerEnd)));
     }
 
+    [Theory]
+    [InlineData("epoll")]
+    [InlineData("sockets")]
+    public async Task UploadCountsABodyPastKestrelsDefaultLimitThroughA64ByteReadBuffer(string transport)
+    {
+        // 32 MiB is past Kestrel's default 30 MB request body limit, which /upload lifts; the 64-byte read
+        // buffer makes the transport pause and resume after almost every read, as the upload benchmark does.
+        await using var server = await DemoServer.StartAsync("--transport", transport, "--max-read-buffer", "64");
+        using var client = server.CreateClient(server.Http);
+        byte[] body = RandomNumberGenerator.GetBytes(32 * 1024 * 1024);
+
+        using var response = await client.PostAsync("/upload", new ByteArrayContent(body));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("text/plain", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(body.Length.ToString(System.Globalization.CultureInfo.InvariantCulture), await response.Content.ReadAsStringAsync());
+    }
+
     [Fact]
     public async Task ServesHttp2PriorKnowledgeOnTheH2cPortAndHttp2OverTls()
     {

@@ -75,6 +75,89 @@ public sealed class SuiteOptionsTests
             SuiteOptions.Parse(["--configs", "sockets default,unsafe"]).SelectConfigurations().Select(c => c.Name));
     }
 
+    [Theory]
+    [InlineData(new string[0], 0)]
+    [InlineData(new[] { "--busy", "2" }, 2)]
+    [InlineData(new[] { "--busy", "0" }, 0)]
+    [InlineData(new[] { "--busy", "Cores" }, -1)] // one per CPU of this machine
+    public void BusyNeighboursAreOffUnlessAskedFor(string[] args, int expected)
+    {
+        Assert.Equal(expected < 0 ? Environment.ProcessorCount : expected, SuiteOptions.Parse(args).Busy);
+    }
+
+    [Theory]
+    [InlineData("-1")]
+    [InlineData("two")]
+    [InlineData("65")]
+    public void ABadBusyCountIsRejectedWithWhatWasGiven(string count)
+        => Assert.Contains($"'{count}'", Assert.Throws<ArgumentException>(() => SuiteOptions.Parse(["--busy", count])).Message);
+
+    [Fact]
+    public void CoresMeansOneSpinnerPerCpu() => Assert.Equal(8, SuiteOptions.ParseBusy("cores", processors: 8));
+
+    [Fact]
+    public void ProfileTakesNoBusyNeighbours()
+        => Assert.Contains("--busy", Assert.Throws<ArgumentException>(() => SuiteOptions.ParseProfile(["--busy", "2"])).Message);
+
+    [Theory]
+    [InlineData("one conn", new[] { ScenarioCatalog.OneConnectionPlaintext, ScenarioCatalog.OneConnectionHttps11, ScenarioCatalog.OneConnectionH2c, ScenarioCatalog.OneConnectionHttps2 })]
+    [InlineData("upload", new[] { ScenarioCatalog.Upload64B, ScenarioCatalog.Upload64KiB, ScenarioCatalog.UploadDefault })]
+    [InlineData("https", new[] { ScenarioCatalog.OneConnectionHttps11, ScenarioCatalog.OneConnectionHttps2, ScenarioCatalog.HttpsJson64 })]
+    [InlineData("read buffer 64 B", new[] { ScenarioCatalog.Upload64B })]
+    [InlineData("h2c", new[] { ScenarioCatalog.H2c, ScenarioCatalog.OneConnectionH2c })]
+    public void TheNewScenariosAreNamedForSensibleFilters(string only, string[] expected)
+    {
+        Assert.Equal(expected, SuiteOptions.Parse(["--only", only]).SelectScenarios(ScenarioCatalog.All).Select(s => s.Name));
+    }
+
+    [Fact]
+    public void TheIssuesGroupSelectsTheIssuesSubsetInRunOrder()
+    {
+        IReadOnlyList<Scenario> selected = SuiteOptions.Parse(["--only", ScenarioCatalog.IssueGroup]).SelectScenarios(ScenarioCatalog.All);
+
+        Assert.Equal(
+            [
+                ScenarioCatalog.Plaintext64, ScenarioCatalog.Pipelined, ScenarioCatalog.Json, ScenarioCatalog.Churn, ScenarioCatalog.H2c,
+                ScenarioCatalog.OneConnectionPlaintext, ScenarioCatalog.OneConnectionHttps11, ScenarioCatalog.OneConnectionH2c, ScenarioCatalog.OneConnectionHttps2,
+                ScenarioCatalog.HttpsJson64, ScenarioCatalog.EchoPingPong, ScenarioCatalog.Upload64B, ScenarioCatalog.Upload64KiB, ScenarioCatalog.UploadDefault,
+            ],
+            selected.Select(s => s.Name));
+        // Every name a group lists is in the catalog: a renamed scenario must not drop out of it silently.
+        Assert.All(ScenarioCatalog.Groups.Values.SelectMany(names => names), name => Assert.NotNull(ScenarioCatalog.Find(name)));
+    }
+
+    [Fact]
+    public void AGroupCombinesWithPlainTexts()
+    {
+        IReadOnlyList<Scenario> selected = SuiteOptions.Parse(["--only", $"{ScenarioCatalog.IssueGroup},idle"]).SelectScenarios(ScenarioCatalog.All);
+
+        Assert.Equal(15, selected.Count);
+        Assert.Equal(ScenarioCatalog.Idle, selected[^1].Name);
+    }
+
+    [Fact]
+    public void AnUnknownGroupIsRejectedWithTheGroupsThereAre()
+    {
+        string message = Assert.Throws<ArgumentException>(() => SuiteOptions.Parse(["--only", "@issue-24"])).Message;
+
+        Assert.Contains("@issue-24", message);
+        Assert.Contains(ScenarioCatalog.IssueGroup, message);
+    }
+
+    [Fact]
+    public void OnlyTheUploadsAskForServersOfTheirOwn()
+    {
+        Dictionary<string, IReadOnlyList<string>> own = ScenarioCatalog.All.Where(s => s.ServerArguments.Count > 0).ToDictionary(s => s.Name, s => s.ServerArguments);
+
+        Assert.Equal(
+            new Dictionary<string, IReadOnlyList<string>>
+            {
+                [ScenarioCatalog.Upload64B] = ["--max-read-buffer", "64"],
+                [ScenarioCatalog.Upload64KiB] = ["--max-read-buffer", "65536"],
+            },
+            own);
+    }
+
     [Fact]
     public void EachConfigurationPassesItsSchedulingToDemoWeb()
     {

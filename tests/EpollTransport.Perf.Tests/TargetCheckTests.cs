@@ -30,6 +30,16 @@ public sealed class TargetCheckTests
     [InlineData(ScenarioCatalog.H2c, 100, true)]          // ≥ 1.00×
     [InlineData(ScenarioCatalog.EchoPingPong, 159, false)] // ≥ 1.60×
     [InlineData(ScenarioCatalog.EchoStream, 120, true)]   // ≥ 1.20×
+    [InlineData(ScenarioCatalog.OneConnectionPlaintext, 119, false)] // ≥ 1.20× (issue 24)
+    [InlineData(ScenarioCatalog.OneConnectionPlaintext, 120, true)]
+    [InlineData(ScenarioCatalog.OneConnectionHttps11, 114, false)]   // ≥ 1.15×
+    [InlineData(ScenarioCatalog.OneConnectionHttps11, 115, true)]
+    [InlineData(ScenarioCatalog.OneConnectionH2c, 100, true)]        // ≥ 1.00×
+    [InlineData(ScenarioCatalog.OneConnectionHttps2, 99, false)]     // ≥ 1.00×
+    [InlineData(ScenarioCatalog.HttpsJson64, 100, true)]             // ≥ 1.00×
+    [InlineData(ScenarioCatalog.Upload64B, 99, false)]               // ≥ 1.00× in MiB/s (issue 27)
+    [InlineData(ScenarioCatalog.Upload64KiB, 100, true)]
+    [InlineData(ScenarioCatalog.UploadDefault, 101, true)]
     public void AThroughputRowPassesWhenEpollDefaultMeetsItsGoal(string scenario, double epollDefault, bool expected)
     {
         Results run = Run(scenario, (SocketsDefault, 100), (Judged, epollDefault));
@@ -51,8 +61,49 @@ public sealed class TargetCheckTests
                 [ScenarioCatalog.EchoPingPong] = 0.80,
                 [ScenarioCatalog.Json] = 0.80,
                 [ScenarioCatalog.H2c] = 0.95,
+                [ScenarioCatalog.OneConnectionPlaintext] = 0.80,
+                [ScenarioCatalog.OneConnectionHttps11] = 0.80,
+                [ScenarioCatalog.OneConnectionH2c] = 0.80,
+                [ScenarioCatalog.OneConnectionHttps2] = 0.80,
             },
             cpu);
+    }
+
+    [Fact]
+    public void UploadsAreJudgedInMiBPerSecondWhereMoreIsBetter()
+    {
+        Results run = Run(ScenarioCatalog.Upload64B, (SocketsDefault, 700), (Judged, 170));
+
+        TargetOutcome row = Row(run, ScenarioCatalog.Upload64B, TargetMetric.Value);
+        Assert.True(row.HigherIsBetter);
+        Assert.Equal("MiB/s", row.Unit);
+        Assert.Equal("≥ 1.00×", row.Goal);
+        Assert.False(row.Pass);
+    }
+
+    [Fact]
+    public void WithBusyNeighboursOneConnectionNeedsOnlyToKeepUpWithSockets()
+    {
+        foreach (CoreSetup setup in new[] { CoreSetup.Shared, CoreSetup.Dedicated })
+        {
+            Target[] quiet = [.. Targets.For(setup)];
+            Target[] busy = [.. Targets.For(setup, busy: true)];
+
+            Assert.Equal(1.20, Targets.AgainstBaseline(setup, ScenarioCatalog.OneConnectionPlaintext, TargetMetric.Value)!.Ratio);
+            Assert.Equal(1.15, Targets.AgainstBaseline(setup, ScenarioCatalog.OneConnectionHttps11, TargetMetric.Value)!.Ratio);
+            Assert.Equal(1.00, Targets.AgainstBaseline(setup, ScenarioCatalog.OneConnectionPlaintext, TargetMetric.Value, busy: true)!.Ratio);
+            Assert.Equal(1.00, Targets.AgainstBaseline(setup, ScenarioCatalog.OneConnectionHttps11, TargetMetric.Value, busy: true)!.Ratio);
+            // Everything else is the same table.
+            Assert.Equal(quiet.Length, busy.Length);
+            Assert.Equal(2, quiet.Zip(busy).Count(pair => pair.First != pair.Second));
+        }
+
+        var sample = (string configuration, double value) => new Sample(configuration, ScenarioCatalog.OneConnectionPlaintext, 1, value, double.NaN, double.NaN, null);
+        Results run = new(ServerConfiguration.All.Where(c => c.Name is SocketsDefault or Judged).ToArray(), [ScenarioCatalog.Find(ScenarioCatalog.OneConnectionPlaintext)!],
+            [sample(SocketsDefault, 2000), sample(Judged, 2050)], 1, 5, "None", s_started, setups: [CoreSetup.Shared], processors: 2, busyNeighbours: 2);
+        TargetOutcome row = TargetCheck.Evaluate(run).Setups.Single().AgainstSocketsDefault.Single(r => r.Target.Metric == TargetMetric.Value);
+        Assert.Equal("≥ 1.00×", row.Goal);
+        Assert.True(row.Pass);
     }
 
     [Theory]
@@ -93,9 +144,9 @@ public sealed class TargetCheckTests
     [Fact]
     public void EachSetupCountsItsTargetsInThreeGroups()
     {
-        // Against Sockets default: 9 figures (8 without idle), 5 CPU rows, 7 p99 rows; then one per scenario against each of the other two.
-        Assert.Equal(21 + 10 + 10, Targets.For(CoreSetup.Shared).Count);
-        Assert.Equal(20 + 9 + 9, Targets.For(CoreSetup.Dedicated).Count);
+        // Against Sockets default: 17 figures (16 without idle), 9 CPU rows, 12 p99 rows; then one per scenario against each of the other two.
+        Assert.Equal(38 + 18 + 18, Targets.For(CoreSetup.Shared).Count);
+        Assert.Equal(37 + 17 + 17, Targets.For(CoreSetup.Dedicated).Count);
     }
 
     [Fact]
