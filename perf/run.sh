@@ -9,7 +9,7 @@
 # in both setups, about 59 (30 with --configs default).
 #
 # Usage: perf/run.sh [rounds=3] [seconds=5] [--only TEXT[,TEXT]] [--configs TEXT[,TEXT]] [--setup shared|dedicated|both]
-#                    [--app-log-level LEVEL] [--busy N|cores]
+#                    [--app-log-level LEVEL] [--busy N|cores] [--before DIR]
 #          (--setup defaults to both; Epoll unsafe inline runs only when --configs names it: --configs default,tuned,pool,unsafe is all five;
 #          --only matches parts of scenario names ("one conn", upload, https) or names a group (@issues-24-27);
 #          --busy N runs N spinning processes beside DemoWeb during every sample, on its CPU in the dedicated setup:

@@ -1,7 +1,10 @@
 namespace EpollTransport.Perf;
 
-/// <summary>One way of running DemoWeb: command-line switches plus environment variables.</summary>
-internal sealed record ServerConfiguration(string Name, string[] Arguments, (string Name, string Value)[] Environment)
+/// <summary>
+/// One way of running DemoWeb: command-line switches plus environment variables, and the DemoWeb build
+/// to run when it is not this tree's (<see cref="EpollDefaultBefore"/>).
+/// </summary>
+internal sealed record ServerConfiguration(string Name, string[] Arguments, (string Name, string Value)[] Environment, string? DemoWebDll = null)
 {
     public const string Baseline = "Sockets default";
     public const string SocketsTuned = "Sockets tuned";
@@ -22,6 +25,21 @@ internal sealed record ServerConfiguration(string Name, string[] Arguments, (str
     /// issue's condition for replacing it.
     /// </summary>
     public const string Judged = EpollDefault;
+
+    /// <summary>
+    /// Epoll default from another build (--before DIR: a DemoWeb built from an earlier commit), so that a
+    /// change is judged against the code before it in the same run, alternating, on the same box.
+    /// </summary>
+    public const string EpollDefaultBefore = "Epoll default (before)";
+
+    /// <summary>Epoll default run from the DemoWeb build in <paramref name="directory"/>.</summary>
+    public static ServerConfiguration Before(string directory)
+    {
+        string dll = Path.GetFullPath(Path.Combine(directory, "DemoWeb.dll"));
+        return File.Exists(dll)
+            ? new(EpollDefaultBefore, ["--transport", "epoll"], [], dll)
+            : throw new ArgumentException($"--before needs a directory with a DemoWeb build (DemoWeb.dll); '{dll}' does not exist.");
+    }
 
     /// <summary>UnsafePreferInlineScheduling: inline without the watchdog. Only through --configs.</summary>
     public const string EpollUnsafeInline = "Epoll unsafe inline";

@@ -7,7 +7,7 @@ namespace EpollTransport.Perf;
 /// [--setup shared|dedicated|both] [--busy N|cores]. <paramref name="Busy"/> is the number of busy
 /// neighbours (<see cref="BusyNeighbours"/>), 0 for none.
 /// </summary>
-internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, string[] Configs, string AppLogLevel, CoreSetup[] Setups, int Busy = 0)
+internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, string[] Configs, string AppLogLevel, CoreSetup[] Setups, int Busy = 0, ServerConfiguration? Before = null)
 {
     /// <summary>More spinners than this is a typo, not a benchmark.</summary>
     public const int MaxBusy = 64;
@@ -43,6 +43,9 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
                                  priority from before each sample's warm-up to the end of its measured run,
                                  unpinned with shared cores, on DemoWeb's CPU in the dedicated setup; the
                                  results say so and their files are named <stamp>-busy<N>.*
+          --before DIR           also run Epoll default from the DemoWeb build in DIR (an earlier commit's
+                                 src/DemoWeb/bin/Release/net10.0), as "Epoll default (before)", alternating
+                                 with the others: a change against the code before it, in the same run
 
           profile                each selected load scenario (default: all) on each selected configuration
                                  (default: Sockets default and Epoll default) under `perf record`, with the
@@ -74,6 +77,7 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
         // The suite takes both setups unless told; a profile only the shared one, as before --setup existed.
         CoreSetup[] setups = profile ? [CoreSetup.Shared] : [CoreSetup.Shared, CoreSetup.Dedicated];
         int busy = 0;
+        ServerConfiguration? before = null;
         for (int i = 0; i < args.Count; i++)
         {
             string arg = args[i];
@@ -90,6 +94,9 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
                     break;
                 case "--busy" when !profile:
                     busy = ParseBusy(Value(args, ref i));
+                    break;
+                case "--before" when !profile:
+                    before = ServerConfiguration.Before(Value(args, ref i));
                     break;
                 case "--app-log-level":
                     appLogLevel = LogLevel(Value(args, ref i));
@@ -121,7 +128,7 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
                     break;
             }
         }
-        return new SuiteOptions(rounds, seconds, only.ToArray(), configs.ToArray(), appLogLevel, setups, busy);
+        return new SuiteOptions(rounds, seconds, only.ToArray(), configs.ToArray(), appLogLevel, setups, busy, before);
     }
 
     /// <summary>Scenarios whose name contains any --only text, or that a named group (@NAME) lists; all without --only.</summary>
@@ -145,7 +152,11 @@ internal sealed record SuiteOptions(int Rounds, int Seconds, string[] Only, stri
                 : throw new ArgumentException($"--busy must be a number of spinning processes from 0 to {MaxBusy}, or 'cores'; it was '{text}'.");
 
     /// <summary>The default set without --configs; with it, every configuration (unsafe inline too) whose name matches.</summary>
-    public IReadOnlyList<ServerConfiguration> SelectConfigurations() => Configs.Length == 0
+    /// <summary>The selected configurations, then the earlier build's Epoll default when --before names one.</summary>
+    public IReadOnlyList<ServerConfiguration> SelectConfigurations() =>
+        Before is null ? SelectNamedConfigurations() : [.. SelectNamedConfigurations(), Before];
+
+    private IReadOnlyList<ServerConfiguration> SelectNamedConfigurations() => Configs.Length == 0
         ? ServerConfiguration.DefaultSet
         : ServerConfiguration.All.Where(c => Configs.Any(o => c.Name.Contains(o, StringComparison.OrdinalIgnoreCase))).ToArray();
 

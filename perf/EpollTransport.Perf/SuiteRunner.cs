@@ -126,7 +126,7 @@ internal static class SuiteRunner
             DemoServerProcess? own = null;
             try
             {
-                own = await DemoServerProcess.StartAsync(demoWeb, configuration, options.AppLogLevel, placement, cancellation, scenario.ServerArguments);
+                own = await DemoServerProcess.StartAsync(configuration.DemoWebDll ?? demoWeb, configuration, options.AppLogLevel, placement, cancellation, scenario.ServerArguments);
                 return await MeasureAsync(own, configuration, scenario, round, options, guard, cancellation);
             }
             catch (Exception e) when (e is not OperationCanceledException || !cancellation.IsCancellationRequested)
@@ -161,7 +161,7 @@ internal static class SuiteRunner
                     servers.Remove(serverKey);
                     await shared.DisposeAsync();
                 }
-                shared = await DemoServerProcess.StartAsync(demoWeb, configuration, options.AppLogLevel, placement, cancellation, scenario.ServerArguments);
+                shared = await DemoServerProcess.StartAsync(configuration.DemoWebDll ?? demoWeb, configuration, options.AppLogLevel, placement, cancellation, scenario.ServerArguments);
                 servers[serverKey] = shared;
             }
             return await MeasureAsync(shared, configuration, scenario, round, options, guard, cancellation);

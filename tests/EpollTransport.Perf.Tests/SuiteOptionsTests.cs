@@ -170,4 +170,32 @@ public sealed class SuiteOptionsTests
         Assert.Equal(["--transport", "epoll"], arguments[ServerConfiguration.EpollDefault]);
         Assert.Equal(["--transport", "epoll", "--inline", "true"], arguments[ServerConfiguration.EpollUnsafeInline]);
     }
+
+    [Fact]
+    public void BeforeAddsTheEarlierBuildsEpollDefaultAfterTheSelectedConfigurations()
+    {
+        string directory = Directory.CreateTempSubdirectory("before-build").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(directory, "DemoWeb.dll"), "");
+            SuiteOptions options = SuiteOptions.Parse(["--configs", "default", "--before", directory]);
+
+            IReadOnlyList<ServerConfiguration> configurations = options.SelectConfigurations();
+            Assert.Equal([ServerConfiguration.Baseline, ServerConfiguration.EpollDefault, ServerConfiguration.EpollDefaultBefore],
+                configurations.Select(c => c.Name));
+            Assert.Equal(Path.Combine(directory, "DemoWeb.dll"), configurations[^1].DemoWebDll);
+            Assert.Equal(["--transport", "epoll"], configurations[^1].Arguments);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void BeforeWithoutABuildNamesTheMissingFile()
+    {
+        string missing = Path.Combine(Path.GetTempPath(), "no-such-build-" + Guid.NewGuid().ToString("N"));
+        Assert.Contains(Path.Combine(missing, "DemoWeb.dll"), Assert.Throws<ArgumentException>(() => SuiteOptions.Parse(["--before", missing])).Message);
+    }
 }
