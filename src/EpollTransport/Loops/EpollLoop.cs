@@ -149,6 +149,12 @@ internal sealed class EpollLoop : IFdOwner
     /// </summary>
     public bool IsOwnerInTransportCode => Tenure.Current is { } tenure && ReferenceEquals(tenure, _tenure) && tenure.InTransportCode;
 
+    /// <summary>
+    /// Whether the calling thread holds the loop now, in transport code or in application code it runs
+    /// inline. Such a thread must queue work for the loop, never run it nested in its own stack.
+    /// </summary>
+    public bool IsHeldByCallingThread => Tenure.Current is { } tenure && ReferenceEquals(tenure, _tenure);
+
     bool IFdOwner.IsCallerOwner => IsOwnerInTransportCode;
 
     string IFdOwner.Describe()

@@ -18,7 +18,7 @@ internal sealed class InlineScheduling(EpollLoop loop) : LoopSlotScheduling(loop
         // the thread pool alone.
         var scheduler = new ConnectionAppScheduler(Slot);
         Pipe input = InputPipe(scheduler);
-        return new ConnectionPipes(input, OutputPipe(Loop.Scheduler, scheduler), input.Reader);
+        return new ConnectionPipes(input, OutputPipe(new InlineSendScheduler(connection, Loop), scheduler), input.Reader);
     }
 
     protected override bool RunWatched(Action<object?> action, object? state, ConnectionAppScheduler? owner)

@@ -12,7 +12,7 @@ internal sealed class UnsafeInlineScheduling(EpollLoop loop) : LoopSlotSchedulin
     public override ConnectionPipes CreatePipes(EpollConnection connection)
     {
         var input = InputPipe(Slot);
-        return new ConnectionPipes(input, OutputPipe(Loop.Scheduler, Slot), input.Reader);
+        return new ConnectionPipes(input, OutputPipe(new InlineSendScheduler(connection, Loop), Slot), input.Reader);
     }
 
     protected override bool RunWatched(Action<object?> action, object? state, ConnectionAppScheduler? owner)
