@@ -57,7 +57,8 @@ internal static class SvgChart
         int titles = (int)Math.Ceiling(panels.Select(p => p.Title.Length).DefaultIfEmpty(0).Max() * 7.5);
         int width = left + Right + Math.Max(Math.Max(panels.Select(p => p.Groups.Length).DefaultIfEmpty(1).Max() * groupWidth, 640), titles);
         // A configuration keeps its colour whichever subset ran.
-        string[] colors = names.Select(n => Colors[Array.FindIndex(ServerConfiguration.All, c => c.Name == n) % Colors.Length]).ToArray();
+        // An earlier build (--before) is not in the catalogue: it takes the colour after the last one.
+        string[] colors = names.Select(n => Colors[ColorIndex(n) % Colors.Length]).ToArray();
         int panelHeight = TitleSpace + PlotHeight + LabelSpace;
         int legendHeight = 56;
         int height = legendHeight + panels.Count * panelHeight;
@@ -142,4 +143,10 @@ internal static class SvgChart
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 
     private static string Escape(string text) => SecurityElement.Escape(text) ?? string.Empty;
+
+    private static int ColorIndex(string name)
+    {
+        int index = Array.FindIndex(ServerConfiguration.All, c => c.Name == name);
+        return index >= 0 ? index : ServerConfiguration.All.Length;
+    }
 }

@@ -20,48 +20,24 @@ namespace EpollTransport.Scheduling;
 /// <item>The loop is awake (or this is the loop): queued; it runs within the turn the loop is in.</item>
 /// </list>
 /// </summary>
-internal sealed class SendScheduler : PipeScheduler
+internal sealed class SendScheduler(EpollConnection connection, ThreadPoolScheduling scheduling) : PipeScheduler
 {
     /// <summary>The connection whose application dispatch the calling thread is running, if any.</summary>
     [ThreadStatic]
     private static SendScheduler? t_dispatching;
 
-    private readonly EndOfWorkItemSend _deferred;
     private InputPipeReader? _input;
     private Action<object?>? _held;
     private object? _heldState;
     private long _heldSince;
     private bool _holdingDisabled;
 
-    private readonly EpollConnection connection;
-    private readonly ThreadPoolScheduling scheduling;
-
-    public SendScheduler(EpollConnection connection, ThreadPoolScheduling scheduling)
-    {
-        this.connection = connection;
-        this.scheduling = scheduling;
-        _deferred = new EndOfWorkItemSend(Send);
-    }
-
     /// <summary>Wraps the application's end of the input so holds can tell whether input is left.</summary>
     public PipeReader WatchInput(PipeReader input) => _input = new InputPipeReader(input);
 
     public override void Schedule(Action<object?> action, object? state)
     {
-        if (t_dispatching == this)
-        {
-            if (!TryHold(action, state))
-            {
-                Send(action, state);
-            }
-        }
-        else if (Thread.CurrentThread.IsThreadPoolThread && !scheduling.Owner.IsOwnerInTransportCode)
-        {
-            // Not this connection's dispatch: a thread that may flush again before its work item ends
-            // (an HTTP/2 frame writer), so the send waits for that end and carries the whole burst.
-            _deferred.Defer(action, state);
-        }
-        else
+        if (t_dispatching != this || !TryHold(action, state))
         {
             Send(action, state);
         }
