@@ -7,10 +7,11 @@ using Xunit;
 namespace EpollTransport.Tests.Transport;
 
 /// <summary>
-/// A flush from a thread-pool thread outside the connection's own dispatch (an HTTP/2 frame writer, a
-/// handler resumed after an await) leaves once that thread's work item ends, so a burst of flushes goes
-/// out in one sendmsg. These tests pin down the other side of that bargain: the bytes never wait on the
-/// flushing thread itself.
+/// In the inline modes a flush from a thread-pool thread (an HTTP/2 frame writer, a handler resumed after
+/// an await) leaves once that thread's work item ends, so a burst of flushes goes out in one sendmsg; in
+/// thread-pool mode it leaves from that thread or the loop at once. These tests pin down, on every
+/// transport, what neither may cost: the bytes never wait on the flushing thread itself, and a burst
+/// arrives whole and in order.
 /// </summary>
 public class DeferredSendTests
 {
