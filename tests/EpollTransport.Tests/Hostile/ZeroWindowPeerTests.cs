@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.IO.Pipelines;
 using System.Net.Sockets;
 using EpollTransport.Tests.Helpers.RawSockets;
 using EpollTransport.Tests.Infrastructure;
@@ -36,8 +37,15 @@ public class ZeroWindowPeerTests(ITestOutputHelper output)
                 while (!context.RequestAborted.IsCancellationRequested)
                 {
                     Volatile.Write(ref flushPending, true);
-                    await context.Response.BodyWriter.WriteAsync(chunk); // write + flush
+                    FlushResult flushed = await context.Response.BodyWriter.WriteAsync(chunk); // write + flush
                     Volatile.Write(ref flushPending, false);
+                    if (flushed.IsCompleted || flushed.IsCanceled)
+                    {
+                        // The transport ended the stalled flush: that is the moment this test times. Looping
+                        // on until RequestAborted fires would time the token's hop through a busy thread
+                        // pool instead, while this loop keeps a core spinning on a completed pipe.
+                        break;
+                    }
                     Volatile.Write(ref written, Volatile.Read(ref written) + Chunk);
                 }
             }
