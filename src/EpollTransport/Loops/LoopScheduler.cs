@@ -21,15 +21,7 @@ internal sealed class LoopScheduler : PipeScheduler
 
     public override void Schedule(Action<object?> action, object? state)
     {
-        _queue.Enqueue(new Work(action, state));
-
-        // Dekker-style hand-off with MarkExited: ConcurrentQueue.Enqueue is a full fence, so either we
-        // see the loop has exited (and run the work elsewhere) or the loop's final drain sees our item.
-        if (_exited)
-        {
-            DrainToThreadPool();
-        }
-        else if (!_loop.IsOwnerInTransportCode)
+        if (ScheduleWithoutWake(action, state) && !_loop.IsOwnerInTransportCode)
         {
             // Application code on the loop thread wakes the loop too: it may have lost the loop to a
             // new owner that is asleep (a volatile read while the loop is awake).
@@ -39,15 +31,21 @@ internal sealed class LoopScheduler : PipeScheduler
 
     /// <summary>
     /// Queues without waking the loop: for a caller that has made sure something else wakes it
-    /// (<see cref="Scheduling.ThreadPoolScheduling.QueueUntilDispatchesReturn"/>).
+    /// (<see cref="Scheduling.ThreadPoolScheduling.QueueUntilDispatchesReturn"/>). False if the loop has
+    /// exited, in which case the work went to the thread pool.
     /// </summary>
-    public void ScheduleWithoutWake(Action<object?> action, object? state)
+    public bool ScheduleWithoutWake(Action<object?> action, object? state)
     {
         _queue.Enqueue(new Work(action, state));
+
+        // Dekker-style hand-off with MarkExited: ConcurrentQueue.Enqueue is a full fence, so either we
+        // see the loop has exited (and run the work elsewhere) or the loop's final drain sees our item.
         if (_exited)
         {
             DrainToThreadPool();
+            return false;
         }
+        return true;
     }
 
     /// <summary>Takes the next queued item. Owner.</summary>

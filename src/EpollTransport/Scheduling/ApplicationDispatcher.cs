@@ -22,7 +22,7 @@ internal sealed class ApplicationDispatcher(ThreadPoolScheduling scheduling, Sen
         // Counted only when the loop releases it (almost every dispatch: the loop's own input flush);
         // the loop then never sleeps past the hold timeout while it is out. The rare one started
         // elsewhere (the application cancelling its own read) neither holds nor defers sends.
-        _counted = scheduling.Owner.IsOwnerInTransportCode;
+        _counted = scheduling.Loop.IsOwnerInTransportCode;
         if (_counted)
         {
             scheduling.DispatchStarted();

@@ -15,7 +15,8 @@ internal abstract class ApplicationScheduling
 {
     protected ApplicationScheduling(EpollLoop loop) => Loop = loop;
 
-    protected EpollLoop Loop { get; }
+    /// <summary>The loop whose connections this mode schedules (its pipes' schedulers reach it here).</summary>
+    public EpollLoop Loop { get; }
 
     public static ApplicationScheduling For(EpollLoop loop, LoopScheduling mode) => mode switch
     {

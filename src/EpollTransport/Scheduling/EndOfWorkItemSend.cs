@@ -7,8 +7,9 @@ namespace EpollTransport.Scheduling;
 /// stream's frames): the burst ends with the work item, and one sendmsg carries all of it, without waking
 /// the loop and without anything yielding its core to let the burst gather. Not used with thread-pool
 /// scheduling: queueing a work item asks the pool for another worker, and with one connection on a
-/// core of its own that wake-up cost more than the batching saved (docs/performance.md, 2026-12-07). One slot per connection is
-/// enough: the output pipe schedules its reader again only after the pump ran and awaited a new read.
+/// core of its own that wake-up cost more than the batching saved (docs/performance.md, 2026-12-07).
+/// One slot per connection is enough: the output pipe schedules its reader again only after the pump
+/// ran and awaited a new read.
 /// </summary>
 internal sealed class EndOfWorkItemSend(Action<Action<object?>, object?> send) : IThreadPoolWorkItem
 {

@@ -45,7 +45,7 @@ internal sealed class SendScheduler(EpollConnection connection, ThreadPoolSchedu
 
     private void Send(Action<object?> action, object? state)
     {
-        var loop = scheduling.Owner;
+        var loop = scheduling.Loop;
         if (loop.IsOwnerInTransportCode || !loop.IsSleeping)
         {
             loop.Scheduler.Schedule(action, state);
@@ -107,7 +107,7 @@ internal sealed class SendScheduler(EpollConnection connection, ThreadPoolSchedu
         Volatile.Write(ref _holdingDisabled, true);
         if (Interlocked.Exchange(ref _held, null) is { } action)
         {
-            scheduling.Owner.RunWorkItem(action, _heldState);
+            scheduling.Loop.RunWorkItem(action, _heldState);
             return true;
         }
         return false;

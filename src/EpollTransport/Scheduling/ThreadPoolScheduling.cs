@@ -45,9 +45,6 @@ internal sealed class ThreadPoolScheduling(EpollLoop loop) : ApplicationScheduli
 
     public override void OnTurn() => Loop.Counters.HeldSendsTimedOut += ReleaseOverdueHolds();
 
-    /// <summary>The loop, for the pipes' schedulers of this mode.</summary>
-    internal EpollLoop Owner => Loop;
-
     /// <summary>Whether a dispatch other than the calling thread's own is out.</summary>
     public bool OtherDispatchesOut => Volatile.Read(ref _dispatchesOut) > (ReferenceEquals(t_dispatchingFor, this) ? 1 : 0);
 
