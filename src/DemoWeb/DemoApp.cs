@@ -120,6 +120,7 @@ public static class DemoApp
     private static string EpollScheduling(EpollTransportOptions options) => options switch
     {
         { UnsafePreferInlineScheduling: true } => "unsafe inline scheduling",
+        { ApplicationSchedulingMode: ApplicationSchedulingMode.ThreadPool, InlineWhenQuiet: true } => "thread-pool scheduling, inline when quiet",
         { ApplicationSchedulingMode: ApplicationSchedulingMode.ThreadPool } => "thread-pool scheduling",
         _ => $"inline scheduling, {options.InlineStallThreshold.TotalMilliseconds:0.#} ms stall threshold",
     };

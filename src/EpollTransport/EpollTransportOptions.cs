@@ -104,6 +104,21 @@ public sealed class EpollTransportOptions
     }
 
     /// <summary>
+    /// With <see cref="ApplicationSchedulingMode.ThreadPool"/>: a loop with nothing to do but one
+    /// connection's newly arrived request (the only connection with traffic lately, nothing queued, none
+    /// of its requests out on the thread pool) runs that request's application code itself, under the same
+    /// stall watchdog as <see cref="ApplicationSchedulingMode.Inline"/>, instead of handing it to the
+    /// thread pool. A quiet service (one keep-alive connection, a health check, a client that sends one
+    /// request at a time) then pays no thread hop per request; as soon as a second connection has
+    /// traffic, every request goes to the thread pool as before. Application code that holds the loop
+    /// while other work waits for it (a second connection, a queued send), or that blocks past
+    /// <see cref="InlineStallThreshold"/>, loses the loop to a spare thread and goes on there, and its
+    /// connection runs on the thread pool from then on. On by default; <c>false</c> sends every request
+    /// to the thread pool, like the Sockets transport, and starts no watchdog or spare thread.
+    /// </summary>
+    public bool InlineWhenQuiet { get; set; } = true;
+
+    /// <summary>
     /// Runs application code inline on the epoll loop thread with no watchdog, the same meaning as
     /// <c>SocketTransportOptions.UnsafePreferInlineScheduling</c>: any handler that blocks stalls every
     /// connection on its loop, and a synchronous request-body read can wait forever for bytes only

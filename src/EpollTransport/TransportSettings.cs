@@ -32,6 +32,7 @@ internal sealed class TransportSettings
             : options.ApplicationSchedulingMode == ApplicationSchedulingMode.ThreadPool ? LoopScheduling.ThreadPool
             : LoopScheduling.Inline;
         InlineStallThreshold = options.InlineStallThreshold;
+        InlineWhenQuiet = Scheduling == LoopScheduling.ThreadPool && options.InlineWhenQuiet;
         MaxReadBufferSize = options.MaxReadBufferSize ?? 0;
         MaxWriteBufferSize = options.MaxWriteBufferSize ?? 0;
         Backlog = options.Backlog;
@@ -49,6 +50,12 @@ internal sealed class TransportSettings
     public bool RunsApplicationInline => Scheduling != LoopScheduling.ThreadPool;
 
     public TimeSpan InlineStallThreshold { get; }
+
+    /// <summary>Thread-pool mode runs a quiet loop's lone request inline (<see cref="EpollTransportOptions.InlineWhenQuiet"/>).</summary>
+    public bool InlineWhenQuiet { get; }
+
+    /// <summary>Whether application code may run on a loop thread under the stall watchdog (spare threads, handoffs).</summary>
+    public bool Watched => Scheduling == LoopScheduling.Inline || InlineWhenQuiet;
 
     /// <summary>0 disables read backpressure, as with the pipe's pause threshold.</summary>
     public long MaxReadBufferSize { get; }

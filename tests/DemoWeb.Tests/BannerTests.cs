@@ -35,7 +35,7 @@ public class BannerTests
         using var demo = await DemoProcess.StartAsync(["--urls", "http://127.0.0.1:0", "--threads", "3", "--echo-port", "0", "--h2c-port", "-1"]);
         await demo.AddressAsync("echo");
 
-        Assert.Contains("DemoWeb transport: epoll (3 loops, thread-pool scheduling)", demo.Output.Text);
+        Assert.Contains("DemoWeb transport: epoll (3 loops, thread-pool scheduling, inline when quiet)", demo.Output.Text);
         Assert.DoesNotContain("DemoWeb h2c:", demo.Output.Text);
         Assert.DoesNotContain("DemoWeb https:", demo.Output.Text);
 
@@ -49,6 +49,6 @@ public class BannerTests
     {
         using var demo = await DemoProcess.StartAsync(["--urls", "http://127.0.0.1:0", "--threads", "1", "--echo-port", "-1", "--h2c-port", "-1"]);
 
-        Assert.Contains("DemoWeb transport: epoll (1 loop, thread-pool scheduling)", demo.Output.Text);
+        Assert.Contains("DemoWeb transport: epoll (1 loop, thread-pool scheduling, inline when quiet)", demo.Output.Text);
     }
 }

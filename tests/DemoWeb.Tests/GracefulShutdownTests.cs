@@ -19,7 +19,7 @@ public class GracefulShutdownTests
         using var demo = await DemoProcess.StartAsync(
             ["--echo-port", "0", "--h2c-port", "0", "--threads", "2"],
             new Dictionary<string, string> { ["ASPNETCORE_URLS"] = "http://127.0.0.1:0" });
-        Assert.Contains("DemoWeb transport: epoll (2 loops, thread-pool scheduling)", demo.Output.Text);
+        Assert.Contains("DemoWeb transport: epoll (2 loops, thread-pool scheduling, inline when quiet)", demo.Output.Text);
         Uri http = await demo.AddressAsync("http");
         Assert.Equal("127.0.0.1", http.Host);
 

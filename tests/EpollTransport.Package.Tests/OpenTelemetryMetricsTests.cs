@@ -38,6 +38,7 @@ public sealed class OpenTelemetryMetricsTests
         ["epolltransport.writes"] = ("{call}", MetricType.LongSum),
         ["epolltransport.epoll.wakeups"] = ("{wakeup}", MetricType.LongSum),
         ["epolltransport.held_sends.timed_out"] = ("{send}", MetricType.LongSum),
+        ["epolltransport.quiet_inline.runs"] = ("{continuation}", MetricType.LongSum),
         ["epolltransport.loop.handoffs"] = ("{handoff}", MetricType.LongSum),
     };
 

@@ -40,6 +40,9 @@ internal sealed class EpollTransportMetrics : IDisposable
         _meter.CreateObservableCounter("epolltransport.held_sends.timed_out",
             () => Measure(snapshot, s => s.HeldSendsTimedOut), "{send}",
             "Held sends a loop released because the application's dispatch blocked past the hold timeout.");
+        _meter.CreateObservableCounter("epolltransport.quiet_inline.runs",
+            () => Measure(snapshot, s => s.QuietInlineRuns), "{continuation}",
+            "Application continuations a quiet loop ran itself instead of dispatching them to the thread pool.");
         _meter.CreateObservableCounter("epolltransport.loop.handoffs",
             () => Measure(snapshot, s => s.Handoffs), "{handoff}",
             "Times a loop moved to a spare thread because application code held its thread past the inline stall threshold.");

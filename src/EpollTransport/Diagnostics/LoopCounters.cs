@@ -20,6 +20,9 @@ internal sealed class LoopCounters
     /// <summary>Held sends the loop released because their application dispatch had not returned in time.</summary>
     public long HeldSendsTimedOut;
 
+    /// <summary>Application continuations a quiet loop ran itself instead of dispatching them to the thread pool.</summary>
+    public long QuietInlineRuns;
+
     /// <summary>Handoffs of this loop to another thread; written by the watchdog (atomically), not the loop.</summary>
     public long Handoffs;
 
@@ -37,6 +40,7 @@ internal sealed class LoopCounters
         Writes = Volatile.Read(ref Writes),
         Wakeups = Volatile.Read(ref Wakeups),
         HeldSendsTimedOut = Volatile.Read(ref HeldSendsTimedOut),
+        QuietInlineRuns = Volatile.Read(ref QuietInlineRuns),
         Handoffs = Interlocked.Read(ref Handoffs),
         ConnectionsRefused = Volatile.Read(ref ConnectionsRefused),
     };

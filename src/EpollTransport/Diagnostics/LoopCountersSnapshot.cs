@@ -38,8 +38,15 @@ public readonly record struct LoopCountersSnapshot
     public long HeldSendsTimedOut { get; init; }
 
     /// <summary>
+    /// Application continuations (a request, typically) that the loop ran itself because it had nothing
+    /// else to do, instead of dispatching them to the thread pool
+    /// (<see cref="EpollTransportOptions.InlineWhenQuiet"/>; thread-pool mode only).
+    /// </summary>
+    public long QuietInlineRuns { get; init; }
+
+    /// <summary>
     /// Times the loop was moved to another thread because application code held its thread longer than
-    /// the inline stall threshold (safe inline mode only).
+    /// the inline stall threshold (safe inline mode, and a quiet loop's inline runs).
     /// </summary>
     public long Handoffs { get; init; }
 

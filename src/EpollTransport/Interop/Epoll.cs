@@ -53,6 +53,34 @@ internal sealed unsafe class Epoll : IDisposable
         return count;
     }
 
+    /// <summary>
+    /// Whether epoll_wait would return events now, without taking them: an epoll descriptor polls
+    /// readable while its ready list holds an event that is still ready (the kernel drops one that is
+    /// not, as epoll_wait itself would). Any thread: the stall watchdog asks about a loop whose thread is
+    /// away in application code. False once the instance is disposed.
+    /// </summary>
+    public bool HasReadyEvents()
+    {
+        bool added = false;
+        try
+        {
+            _handle.DangerousAddRef(ref added);
+            var descriptor = new PollDescriptor { Fd = _handle.Fd, Events = POLLIN };
+            return Libc.poll(&descriptor, 1, 0) > 0 && (descriptor.ReturnedEvents & POLLIN) != 0;
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;
+        }
+        finally
+        {
+            if (added)
+            {
+                _handle.DangerousRelease();
+            }
+        }
+    }
+
     public uint EventsAt(int index) => *(uint*)(_events + index * s_stride);
 
     public ulong TokenAt(int index) => *(ulong*)(_events + index * s_stride + s_dataOffset);

@@ -10,7 +10,8 @@ namespace EpollTransport.Interop;
 /// <see cref="Errno.Last"/> as before); this class forwards to them in the plain types the wrappers use
 /// (ints, <c>nint</c>, byte pointers), so nothing above <c>Interop/</c> sees Tmds.Linux.
 /// Declared here by hand, because Tmds.LibC 0.5.0 has no declaration of them: <c>readv</c>,
-/// <c>syscall</c> and <c>getrlimit</c> (with its <see cref="ResourceLimit"/>).
+/// <c>syscall</c>, <c>getrlimit</c> (with its <see cref="ResourceLimit"/>) and <c>poll</c> (with its
+/// <see cref="PollDescriptor"/>).
 /// </summary>
 internal static unsafe partial class Libc
 {
@@ -90,6 +91,9 @@ internal static unsafe partial class Libc
 
     internal static int epoll_wait(int epollFd, byte* events, int maxEvents, int timeoutMilliseconds) => TmdsLibC.epoll_wait(epollFd, (epoll_event*)events, maxEvents, timeoutMilliseconds);
 
+    [LibraryImport(LibraryName, SetLastError = true)]
+    internal static partial int poll(PollDescriptor* descriptors, nuint count, int timeoutMilliseconds);
+
     internal static int eventfd(uint initialValue, int flags) => TmdsLibC.eventfd(initialValue, flags);
 
     [StructLayout(LayoutKind.Sequential)]
@@ -98,4 +102,12 @@ internal static unsafe partial class Libc
         public ulong Current;
         public ulong Maximum;
     }
+}
+
+/// <summary>struct pollfd: the same layout on every Linux architecture.</summary>
+internal struct PollDescriptor
+{
+    public int Fd;
+    public short Events;
+    public short ReturnedEvents;
 }

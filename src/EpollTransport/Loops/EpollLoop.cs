@@ -48,6 +48,28 @@ internal sealed class EpollLoop : IFdOwner
     // ---- the turn in progress, kept here so that a new owner resumes it where the old one stopped ----
     private TurnPhase _phase = TurnPhase.Wait;
     private int _batchCount;
+    private bool _batchHasOneEvent;
+
+    // Which registration had the loop's events lately (HasOneActiveRegistration): its token, and the turn
+    // since which it alone had them. A slot's generation moves on when it is freed, so a closed
+    // connection's token does not match the next one's.
+    private long _turn;
+    private ulong _soleActiveToken = WakeToken;
+    private long _soleActiveSince;
+
+    /// <summary>
+    /// How long a loop that would sleep polls epoll first (<see cref="PollBriefly"/>), in microseconds:
+    /// about one request/response round trip over loopback, so a client that sends its next request as
+    /// soon as it has the response finds the loop still awake.
+    /// </summary>
+    public const int PollBeforeSleepingMicroseconds = 50;
+
+    /// <summary>A sleep that ended sooner than this says the next one will too: poll first next time.</summary>
+    public const int ShortSleepMicroseconds = 200;
+
+    private static readonly long s_pollTicks = System.Diagnostics.Stopwatch.Frequency * PollBeforeSleepingMicroseconds / 1_000_000;
+    private static readonly long s_shortSleepTicks = System.Diagnostics.Stopwatch.Frequency * ShortSleepMicroseconds / 1_000_000;
+    private bool _lastSleepWasShort;
     private int _batchCursor;
     private int _readCursor;
     private int _queueBudget;
@@ -166,6 +188,37 @@ internal sealed class EpollLoop : IFdOwner
     /// <summary>The current owner period. Read by the watchdog; changes only by a handoff.</summary>
     public Tenure CurrentTenure => _tenure;
 
+    /// <summary>
+    /// Whether the step the loop is in is all it has to do this turn: the loop owns one connection, the
+    /// epoll batch held one event, and no read continuation or queued work waits. Loop owner (thread-pool mode's quiet loop asks).
+    /// </summary>
+    public bool IsQuietTurn => HasOneActiveRegistration && _phase == TurnPhase.Batch && _batchHasOneEvent && _readContinuations.Count == 0 && Scheduler.IsEmpty;
+
+    /// <summary>
+    /// Whether, for the last <see cref="QuietTurns"/> turns, every event the loop took came from the same
+    /// registration: one connection is active, however many others sit idle (a health check's, a pool's
+    /// spares). A loop caught up with many active connections also sees one event at a time now and then,
+    /// but from a different one each time; running one of them on the loop, or polling for the next,
+    /// would cost the others their share of the cores (the thread pool runs them side by side). Owner.
+    /// </summary>
+    public bool HasOneActiveRegistration => _turn - _soleActiveSince >= QuietTurns;
+
+    /// <summary>Turns in which only one registration may have had events before the loop counts as quiet.</summary>
+    public const int QuietTurns = 8;
+
+    /// <summary>
+    /// Whether other work waits for the loop: events epoll_wait would return, or work other threads
+    /// queued (<see cref="LoopScheduler.HasForeignWork"/>). Any thread (the watchdog asks while the
+    /// loop's thread is away in application code); a hint, read without taking anything from the loop.
+    /// </summary>
+    public bool HasWorkWaiting => Scheduler.HasForeignWork || _epoll.HasReadyEvents();
+
+    /// <summary>
+    /// Whether the loop's thread is away in application code (an odd tenure state). A hint for where a
+    /// response should leave: a loop running a handler will not send for anyone else soon.
+    /// </summary>
+    public bool IsInApplicationCode => (_tenure.State & 1) == 1;
+
     /// <summary>Whether the loop is asleep in (or about to enter) epoll_wait with nothing queued.</summary>
     public bool IsSleeping => Volatile.Read(ref _sleeping) == 1;
 
@@ -175,6 +228,21 @@ internal sealed class EpollLoop : IFdOwner
 
     /// <summary>Before the loop starts: the watchdog that it wakes when it finds it parked.</summary>
     public void AttachWatchdog(LoopWatchdog watchdog) => _watchdog = watchdog;
+
+    /// <summary>
+    /// Thread-pool mode, right after the owner entered application code for a quiet run: wakes a parked
+    /// watchdog. The tenure's odd state is stored first and a full fence orders it before the read of
+    /// the watchdog's flag (Dekker with <see cref="LoopWatchdog"/>'s park): either the watchdog sees this
+    /// loop in application code before it parks, or this sees it parked and wakes it. Loop owner.
+    /// </summary>
+    public void EnteredQuietRun()
+    {
+        Interlocked.MemoryBarrier();
+        if (_watchdog is { IsParked: true } watchdog)
+        {
+            watchdog.Unpark();
+        }
+    }
 
     /// <summary>Watchdog, right after it claimed <paramref name="lost"/>: the loop's next owner period.</summary>
     public Tenure BeginTenure(Tenure lost)
@@ -321,8 +389,15 @@ internal sealed class EpollLoop : IFdOwner
     private void WaitForEvents()
     {
         int timeout = ComputeTimeout();
+        int count = 0;
+        if (timeout != 0 && _lastSleepWasShort && Application.MayPollBeforeSleeping)
+        {
+            // Awake while polling: producers queue without writing the eventfd, and the poll sees the queue.
+            count = PollBriefly();
+        }
+
         bool sleeping = false;
-        if (timeout != 0)
+        if (count == 0 && timeout != 0)
         {
             Interlocked.Exchange(ref _sleeping, 1);
             if (!Scheduler.IsEmpty || Application.HasWorkForLoop || _stopRequested)
@@ -337,19 +412,28 @@ internal sealed class EpollLoop : IFdOwner
         }
 
         FdOwnership.CheckOwner(this, "epoll_wait");
-        int count = _epoll.Wait(timeout);
+        long sleptAt = sleeping ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
+        if (count == 0)
+        {
+            count = _epoll.Wait(timeout);
+        }
         if (sleeping)
         {
+            _lastSleepWasShort = System.Diagnostics.Stopwatch.GetTimestamp() - sleptAt < s_shortSleepTicks;
             // A full fence before reading the watchdog's flag (Dekker with LoopWatchdog.Park): a
             // watchdog that parked while every loop slept is woken before any application code runs.
             Interlocked.Exchange(ref _sleeping, 0);
-            if (_watchdog is { IsParked: true } watchdog)
+            if (_watchdog is { IsParked: true, UnparkOnLoopWake: true } watchdog)
             {
                 watchdog.Unpark();
             }
         }
         Counters.Wakeups++;
+        _turn++;
         _batchCount = count;
+        // The eventfd's token beside one other event still means one thing to do: the queue (checked
+        // on its own by IsQuietTurn) is all the wake-up brought.
+        _batchHasOneEvent = count == 1 || (count == 2 && (_epoll.TokenAt(0) == WakeToken || _epoll.TokenAt(1) == WakeToken));
         _batchCursor = 0;
         _queueBudget = MaxWorkItemsPerTurn;
         _queueDeadline = System.Diagnostics.Stopwatch.GetTimestamp() + s_queueTimePerTurn;
@@ -380,6 +464,11 @@ internal sealed class EpollLoop : IFdOwner
                         ulong token = _epoll.TokenAt(i);
                         if (token != WakeToken && _registrations.Find(token) is { } registration)
                         {
+                            if (token != _soleActiveToken)
+                            {
+                                _soleActiveToken = token;
+                                _soleActiveSince = _turn;
+                            }
                             Dispatch(registration, _epoll.EventsAt(i));
                         }
                         if (!RunApplicationWorkAndItsSends())
@@ -467,6 +556,37 @@ internal sealed class EpollLoop : IFdOwner
     /// loop was taken over during one of them.
     /// </summary>
     private bool RunApplicationWork() => Application.RunWorkForLoop();
+
+    /// <summary>
+    /// Polls epoll (a zero timeout) for up to <see cref="PollBeforeSleepingMicroseconds"/> before the
+    /// loop sleeps; returns the events found, 0 if none came or work was queued. Why: on a virtual
+    /// machine a thread asleep in epoll_wait costs tens of microseconds to wake (the idle vCPU must be
+    /// scheduled again), as much as the whole request; a quiet server answering one client's requests
+    /// back to back pays it on every request. The thread pool's workers spin for the same reason before
+    /// they block. Only when the loop's last sleep was short (requests come back to back) and no
+    /// application work of the loop is out on the thread pool (<see cref="ApplicationScheduling.MayPollBeforeSleeping"/>),
+    /// so an idle server sleeps at once and a busy one leaves the core to its own handlers. The loop
+    /// keeps its core while it polls: nothing here yields it.
+    /// </summary>
+    private int PollBriefly()
+    {
+        FdOwnership.CheckOwner(this, "epoll_wait");
+        long deadline = System.Diagnostics.Stopwatch.GetTimestamp() + s_pollTicks;
+        do
+        {
+            int count = _epoll.Wait(0);
+            if (count != 0)
+            {
+                return count;
+            }
+            if (!Scheduler.IsEmpty || _stopRequested)
+            {
+                return 0;
+            }
+        }
+        while (System.Diagnostics.Stopwatch.GetTimestamp() < deadline);
+        return 0;
+    }
 
     private int ComputeTimeout()
     {

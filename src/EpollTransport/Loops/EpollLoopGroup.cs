@@ -44,11 +44,12 @@ internal sealed class EpollLoopGroup
             }
             throw;
         }
-        bool guarded = settings.Scheduling == LoopScheduling.Inline;
+        bool guarded = settings.Watched;
         Threads = new LoopThreads(guarded ? LoopThreads.DefaultSpareTarget : 0, settings.Hooks?.MaxStuckThreads ?? LoopThreads.DefaultMaxStuckThreads);
         if (guarded)
         {
-            Watchdog = new LoopWatchdog(Loops, Threads, settings.InlineStallThreshold, logger);
+            Watchdog = new LoopWatchdog(Loops, Threads, settings.InlineStallThreshold, logger,
+                yieldToWaitingWork: settings.Scheduling == LoopScheduling.ThreadPool);
             foreach (EpollLoop loop in Loops)
             {
                 loop.AttachWatchdog(Watchdog);
@@ -64,7 +65,7 @@ internal sealed class EpollLoopGroup
     /// <summary>The threads that hold the loops, the parked spares and the stuck ones.</summary>
     public LoopThreads Threads { get; }
 
-    /// <summary>The stall watchdog, with <see cref="LoopScheduling.Inline"/>.</summary>
+    /// <summary>The stall watchdog, when application code may run on a loop (<see cref="TransportSettings.Watched"/>).</summary>
     public LoopWatchdog? Watchdog { get; }
 
     public TransportSettings Settings { get; }

@@ -14,6 +14,7 @@ internal sealed class LoopScheduler : PipeScheduler
     private readonly ConcurrentQueue<Work> _queue = new();
     private readonly EpollLoop _loop;
     private volatile bool _exited;
+    private volatile bool _foreignWork;
 
     public LoopScheduler(EpollLoop loop) => _loop = loop;
 
@@ -37,6 +38,12 @@ internal sealed class LoopScheduler : PipeScheduler
     public bool ScheduleWithoutWake(Action<object?> action, object? state)
     {
         _queue.Enqueue(new Work(action, state));
+        if (!_foreignWork && !_loop.IsHeldByCallingThread)
+        {
+            // Read first: under load every response is queued from some pool thread, and a store each
+            // time would keep the line bouncing between cores for a flag that is already set.
+            _foreignWork = true;
+        }
 
         // Dekker-style hand-off with MarkExited: ConcurrentQueue.Enqueue is a full fence, so either we
         // see the loop has exited (and run the work elsewhere) or the loop's final drain sees our item.
@@ -47,6 +54,17 @@ internal sealed class LoopScheduler : PipeScheduler
         }
         return true;
     }
+
+    /// <summary>
+    /// Whether a thread that does not hold the loop queued work since the loop last called
+    /// <see cref="ClearForeignWork"/>: the watchdog's sign that another connection waits for a loop whose
+    /// thread is away in application code (work the loop's own thread queued, such as the response of the
+    /// continuation it runs, is not). A hint, read from any thread.
+    /// </summary>
+    public bool HasForeignWork => _foreignWork;
+
+    /// <summary>Owner, as it enters application code that it runs only because nothing else waited.</summary>
+    public void ClearForeignWork() => _foreignWork = false;
 
     /// <summary>Takes the next queued item. Owner.</summary>
     public bool TryDequeue(out Action<object?> action, out object? state)

@@ -40,8 +40,17 @@ internal sealed class LoopWatchdog
     private long _handoffsAtLastWarning;
     private readonly WarningGate _capWarningGate = new();
 
-    public LoopWatchdog(EpollLoop[] loops, LoopThreads threads, TimeSpan threshold, ILogger logger)
+    /// <summary>
+    /// Thread-pool mode: application code runs on a loop only while the loop has nothing else to do
+    /// (<see cref="EpollTransportOptions.InlineWhenQuiet"/>), so a stay that has lasted a visit while other
+    /// work waits for the loop ends with a handoff, running or not. The continuation goes on as a
+    /// thread-pool dispatch would, on its own thread, and the loop serves the rest.
+    /// </summary>
+    private readonly bool _yieldToWaitingWork;
+
+    public LoopWatchdog(EpollLoop[] loops, LoopThreads threads, TimeSpan threshold, ILogger logger, bool yieldToWaitingWork = false)
     {
+        _yieldToWaitingWork = yieldToWaitingWork;
         _loops = loops;
         _threads = threads;
         _logger = logger;
@@ -58,6 +67,17 @@ internal sealed class LoopWatchdog
 
     /// <summary>Whether the watchdog sleeps until a loop wakes it (every loop was idle for a while).</summary>
     public bool IsParked => Volatile.Read(ref _parked) == 1;
+
+    /// <summary>
+    /// Whether a loop that wakes from epoll_wait must wake a parked watchdog (safe inline: application
+    /// code may run in any turn). In thread-pool mode application code runs on a loop only in a quiet
+    /// run, which wakes the watchdog itself (<see cref="EpollLoop.EnteredQuietRun"/>), so a loaded server
+    /// whose loops never run application code keeps its watchdog parked.
+    /// </summary>
+    public bool UnparkOnLoopWake => !_yieldToWaitingWork;
+
+    /// <summary>What the watchdog waits for before it parks: every loop asleep (inline) or none in application code (thread pool).</summary>
+    private bool IsIdle(EpollLoop loop) => _yieldToWaitingWork ? !loop.IsInApplicationCode : loop.IsSleeping;
 
     public void Start() => _thread.Start();
 
@@ -92,7 +112,7 @@ internal sealed class LoopWatchdog
         }
     }
 
-    /// <summary>Looks at every loop once; true if all of them were asleep in epoll_wait.</summary>
+    /// <summary>Looks at every loop once; true if all of them were idle (<see cref="IsIdle"/>).</summary>
     private bool Visit()
     {
         long now = Stopwatch.GetTimestamp();
@@ -100,7 +120,7 @@ internal sealed class LoopWatchdog
         for (int i = 0; i < _loops.Length; i++)
         {
             EpollLoop loop = _loops[i];
-            allAsleep &= loop.IsSleeping;
+            allAsleep &= IsIdle(loop);
             Tenure tenure = loop.CurrentTenure;
             long state = tenure.State;
             ref Watch watch = ref _watches[i];
@@ -120,7 +140,8 @@ internal sealed class LoopWatchdog
             long stuckTicks = now - watch.Since - pausedTicks;
             if (loop.StopRequested
                 || stuckTicks >= _thresholdTicks * RunningThresholdFactor
-                || (stuckTicks >= _thresholdTicks && Interop.ThreadState.IsWaiting(tenure.OsThreadId)))
+                || (stuckTicks >= _thresholdTicks && Interop.ThreadState.IsWaiting(tenure.OsThreadId))
+                || (_yieldToWaitingWork && loop.HasWorkWaiting))
             {
                 TryHandOff(tenure, state, now - watch.Since);
                 watch = default;
@@ -144,10 +165,19 @@ internal sealed class LoopWatchdog
             // The owner came back from application code just in time: it keeps the loop.
             return;
         }
-        _threads.HandOff(tenure);
+        // Counted before the next owner starts, so whoever sees that owner's work also sees the count.
         Interlocked.Increment(ref tenure.Loop.Counters.Handoffs);
+        tenure.Loop.Application.OnLoopTaken();
+        _threads.HandOff(tenure);
 
         long stuckMilliseconds = stuckTicks * 1000 / Stopwatch.Frequency;
+        if (_yieldToWaitingWork)
+        {
+            // Thread-pool mode: the continuation now runs on its own thread, as a dispatch would have
+            // from the start; nothing for an operator to fix, so no warning.
+            EpollTransportLog.QuietLoopHandedOff(_logger, tenure.Loop.Index, stuckMilliseconds);
+            return;
+        }
         EpollTransportLog.LoopHandedOff(_logger, tenure.Loop.Index, stuckMilliseconds);
         if (_warningGate.TryTakeTurn())
         {
@@ -161,13 +191,13 @@ internal sealed class LoopWatchdog
     private void Park()
     {
         Volatile.Write(ref _parked, 1);
-        // Dekker with the loops' wake-up (EpollLoop clears its sleeping flag with a full fence, then
-        // reads ours): either a loop that wakes now sees us parked, or we see it awake here.
+        // Dekker with the loops' wake-up (EpollLoop clears its sleeping flag, or enters a quiet run, with
+        // a full fence, then reads ours): either a loop that wakes now sees us parked, or we see it here.
         Interlocked.MemoryBarrier();
         bool allAsleep = true;
         foreach (EpollLoop loop in _loops)
         {
-            allAsleep &= loop.IsSleeping;
+            allAsleep &= IsIdle(loop);
         }
         if (allAsleep && !_stopping)
         {

@@ -5,9 +5,12 @@ namespace EpollTransport.Scheduling;
 /// <summary>
 /// Thread-pool mode: the input pipe's reader scheduler. Runs the application's continuations on the
 /// thread pool, counted as the loop's dispatches out while they run, and with the connection's sends
-/// held or queued accordingly (<see cref="SendScheduler"/>).
+/// held or queued accordingly (<see cref="SendScheduler"/>). On a quiet loop, the continuation goes to
+/// the loop's app slot instead, through the connection's <paramref name="quiet"/> scheduler (null when
+/// <see cref="EpollTransportOptions.InlineWhenQuiet"/> is off).
 /// </summary>
-internal sealed class ApplicationDispatcher(ThreadPoolScheduling scheduling, SendScheduler sends) : PipeScheduler, IThreadPoolWorkItem
+internal sealed class ApplicationDispatcher(ThreadPoolScheduling scheduling, SendScheduler sends, ConnectionAppScheduler? quiet)
+    : PipeScheduler, IThreadPoolWorkItem
 {
     // One continuation at a time: the pipe schedules its reader again only after the application
     // has run the previous continuation and awaited a new read.
@@ -17,6 +20,11 @@ internal sealed class ApplicationDispatcher(ThreadPoolScheduling scheduling, Sen
 
     public override void Schedule(Action<object?> action, object? state)
     {
+        if (quiet is { IsDemoted: false } && scheduling.Loop.IsOwnerInTransportCode && scheduling.IsQuiet)
+        {
+            quiet.Schedule(action, state);
+            return;
+        }
         _state = state;
         _action = action;
         // Counted only when the loop releases it (almost every dispatch: the loop's own input flush);
@@ -26,6 +34,7 @@ internal sealed class ApplicationDispatcher(ThreadPoolScheduling scheduling, Sen
         if (_counted)
         {
             scheduling.DispatchStarted();
+            scheduling.Dispatched();
         }
         System.Threading.ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
     }

@@ -38,6 +38,9 @@ internal abstract class ApplicationScheduling
     /// </summary>
     public virtual bool RunsOnLoop => false;
 
+    /// <summary>Whether the loop may poll briefly before it sleeps (nothing of the application needs the core meanwhile). Loop owner.</summary>
+    public virtual bool MayPollBeforeSleeping => false;
+
     /// <summary>The longest the loop may sleep with nothing else due, in milliseconds; -1 for no bound.</summary>
     public virtual int MaxSleepMilliseconds => -1;
 
@@ -49,6 +52,14 @@ internal abstract class ApplicationScheduling
 
     /// <summary>Once per turn, after reads and before queued work. Loop owner.</summary>
     public virtual void OnTurn()
+    {
+    }
+
+    /// <summary>
+    /// The watchdog has just taken the loop from a thread that is away in application code (the loop's
+    /// next owner has not started yet). Watchdog thread.
+    /// </summary>
+    public virtual void OnLoopTaken()
     {
     }
 

@@ -29,6 +29,9 @@ internal sealed class ConnectionAppScheduler : System.IO.Pipelines.PipeScheduler
         _loop.Schedule(action, state, this);
     }
 
+    /// <summary>Whether this connection's continuations go to the thread pool for good.</summary>
+    public bool IsDemoted => _demoted;
+
     /// <summary>
     /// One of this connection's continuations held the loop past the threshold: run the rest on the
     /// thread pool. Called by the thread that ran it, once it finds it lost the loop.

@@ -22,17 +22,5 @@ internal sealed class InlineScheduling(EpollLoop loop) : LoopSlotScheduling(loop
     }
 
     protected override bool RunWatched(Action<object?> action, object? state, ConnectionAppScheduler? owner)
-    {
-        Tenure tenure = Loop.CurrentTenure;
-        long entered = tenure.EnterApplicationCode();
-        Run(action, state);
-        if (tenure.TryLeaveApplicationCode(entered))
-        {
-            return true;
-        }
-        // The watchdog gave the loop to another thread while we were away: everything of the loop is
-        // that thread's now, including the rest of the slot.
-        owner?.Demote();
-        return false;
-    }
+        => RunUnderTenure(action, state, owner);
 }

@@ -4,10 +4,11 @@ using EpollTransport.Loops;
 namespace EpollTransport.Scheduling;
 
 /// <summary>
-/// The inline modes' common part: application continuations wait in the loop's app slot
+/// What every mode that runs application code on the loop shares (the inline modes, and thread-pool
+/// mode's quiet loop): application continuations wait in the loop's app slot
 /// (<see cref="LoopAppScheduler"/>) and the loop runs them between its own steps. The response a
-/// continuation produces is queued on the loop (the output pipe's reader scheduler is the loop's own),
-/// and the loop sends it right after the continuation returns.
+/// continuation produces is queued on the loop, and the loop sends it right after the continuation
+/// returns.
 /// </summary>
 internal abstract class LoopSlotScheduling : ApplicationScheduling
 {
@@ -15,6 +16,9 @@ internal abstract class LoopSlotScheduling : ApplicationScheduling
         : base(loop) => Slot = new LoopAppScheduler(loop);
 
     protected LoopAppScheduler Slot { get; }
+
+    /// <summary>The connection whose continuation the owner runs now (null between runs, or for none in particular).</summary>
+    private ConnectionAppScheduler? _running;
 
     public override bool HasWorkForLoop => !Slot.IsEmpty;
 
@@ -46,6 +50,41 @@ internal abstract class LoopSlotScheduling : ApplicationScheduling
 
     /// <summary>Runs one continuation; false if the loop was given to another thread meanwhile.</summary>
     protected abstract bool RunWatched(Action<object?> action, object? state, ConnectionAppScheduler? owner);
+
+    /// <summary>
+    /// Runs one continuation watched by the loop's tenure: if it holds the loop past the stall threshold,
+    /// the watchdog gives the loop to a spare thread. False if that happened: everything of the loop is
+    /// the new owner's now, including the rest of the slot, and the connection runs on the thread pool
+    /// from then on.
+    /// </summary>
+    protected bool RunUnderTenure(Action<object?> action, object? state, ConnectionAppScheduler? owner)
+    {
+        Tenure tenure = Loop.CurrentTenure;
+        // Published by the release in EnterApplicationCode, for a watchdog that takes the loop.
+        _running = owner;
+        long entered = tenure.EnterApplicationCode();
+        OnEnteredApplicationCode();
+        Run(action, state);
+        if (tenure.TryLeaveApplicationCode(entered))
+        {
+            _running = null;
+            return true;
+        }
+        owner?.Demote();
+        return false;
+    }
+
+    /// <summary>
+    /// The connection whose continuation holds the stuck thread runs on the thread pool from now on:
+    /// demoted here, before the loop's next owner can read that connection's next request, because the
+    /// stuck thread itself notices the loss only once its continuation returns.
+    /// </summary>
+    public override void OnLoopTaken() => Volatile.Read(ref _running)?.Demote();
+
+    /// <summary>Between entering application code and running the continuation. Loop owner.</summary>
+    protected virtual void OnEnteredApplicationCode()
+    {
+    }
 
     protected void Run(Action<object?> action, object? state)
     {

@@ -17,7 +17,10 @@ namespace EpollTransport.Scheduling;
 /// without waking the loop; the last dispatch to return wakes it once, and it sends every queued
 /// response in one turn. One wake-up per burst, without the loop giving its core away to let the burst
 /// gather (a busy host punishes that).</item>
-/// <item>The loop is awake (or this is the loop): queued; it runs within the turn the loop is in.</item>
+/// <item>The loop is awake in its own work (or this is the loop, in transport code or running a quiet
+/// loop's continuation): queued; it runs within the turn the loop is in.</item>
+/// <item>The loop's thread is away running a quiet loop's continuation for another connection: on the
+/// calling thread, as if the loop slept; that continuation may compute for a while.</item>
 /// </list>
 /// </summary>
 internal sealed class SendScheduler(EpollConnection connection, ThreadPoolScheduling scheduling) : PipeScheduler
@@ -46,8 +49,14 @@ internal sealed class SendScheduler(EpollConnection connection, ThreadPoolSchedu
     private void Send(Action<object?> action, object? state)
     {
         var loop = scheduling.Loop;
-        if (loop.IsOwnerInTransportCode || !loop.IsSleeping)
+        if (loop.IsHeldByCallingThread || (!loop.IsSleeping && !loop.IsInApplicationCode))
         {
+            if (loop.IsHeldByCallingThread)
+            {
+                scheduling.AnsweredOnLoop();
+            }
+            // The loop itself (it sends once the step or continuation it runs returns), or a loop awake
+            // in its own work, which runs the queue within the turn.
             loop.Scheduler.Schedule(action, state);
         }
         else if (scheduling.OtherDispatchesOut)
