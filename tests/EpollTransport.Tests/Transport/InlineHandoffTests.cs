@@ -12,6 +12,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Xunit;
+using static EpollTransport.Tests.Helpers.LoopPlacement;
 
 namespace EpollTransport.Tests.Transport;
 
@@ -611,41 +612,6 @@ public class InlineHandoffTests
         public override void CancelPendingRead() => transportInput.CancelPendingRead();
 
         public override void Complete(Exception? exception = null) => transportInput.Complete(exception);
-    }
-
-    private static bool OnLoopThread => Thread.CurrentThread.Name?.StartsWith("epoll loop", StringComparison.Ordinal) == true;
-
-    /// <summary>Answers "loop" when the request runs on an epoll loop thread, "pool" otherwise.</summary>
-    private static void MapWhere(WebApplication app)
-        => app.MapGet("/where", () => OnLoopThread ? "loop" : "pool");
-
-    /// <summary>
-    /// Kestrel starts every connection on the thread pool, and a request whose bytes are already there
-    /// when Kestrel asks for them runs on the asking thread. Once one request of a connection ran on its
-    /// loop, Kestrel waits for the next one there, so that one is read and handled on the loop too.
-    /// </summary>
-    private static async Task WarmOnLoopAsync(Socket socket)
-    {
-        for (int attempt = 0; attempt < 50; attempt++)
-        {
-            if ((await RawClient.GetAsync(socket, "/where")).BodyText == "loop")
-            {
-                return;
-            }
-        }
-        throw new InvalidOperationException("No request of the connection ran on its loop in 50 attempts.");
-    }
-
-    private static async Task WarmOnLoopAsync(HttpClient client)
-    {
-        for (int attempt = 0; attempt < 50; attempt++)
-        {
-            if (await client.GetStringAsync("/where") == "loop")
-            {
-                return;
-            }
-        }
-        throw new InvalidOperationException("No request of the client's connection ran on its loop in 50 attempts.");
     }
 
     private static long Handoffs(TestServer server)

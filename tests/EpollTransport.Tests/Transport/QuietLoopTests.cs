@@ -6,6 +6,7 @@ using EpollTransport.Tests.Helpers.RawSockets;
 using EpollTransport.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Xunit;
+using static EpollTransport.Tests.Helpers.LoopPlacement;
 
 namespace EpollTransport.Tests.Transport;
 
@@ -145,7 +146,7 @@ public class QuietLoopTests
     private static Task<TestServer> StartAsync(bool inlineWhenQuiet, Action<WebApplication> map, TimeSpan? threshold = null)
         => TestServer.StartAsync(Transports.EpollSingleLoop, app =>
         {
-            app.MapGet("/where", () => OnLoopThread ? "loop" : "pool");
+            MapWhere(app);
             map(app);
         }, new TestServerOptions
         {
@@ -155,24 +156,6 @@ public class QuietLoopTests
                 o.InlineStallThreshold = threshold ?? EpollTransportOptions.DefaultInlineStallThreshold;
             },
         });
-
-    /// <summary>
-    /// Whether the calling thread holds a loop now. Not the thread's name: a thread that lost its loop
-    /// while in a handler keeps the name, and Kestrel may go on to the connection's next request on it.
-    /// </summary>
-    private static bool OnLoopThread => Tenure.Current is { } tenure && ReferenceEquals(tenure.Loop.CurrentTenure, tenure);
-
-    private static async Task WarmOnLoopAsync(Socket socket)
-    {
-        for (int attempt = 0; attempt < Requests; attempt++)
-        {
-            if ((await RawClient.GetAsync(socket, "/where")).BodyText == "loop")
-            {
-                return;
-            }
-        }
-        throw new InvalidOperationException($"No request of the connection ran on its quiet loop in {Requests} attempts.");
-    }
 
     private static long QuietRuns(TestServer server) => RawClient.EpollFactory(server)!.GetLoopCounters().Sum(loop => loop.QuietInlineRuns);
 
