@@ -189,8 +189,9 @@ internal sealed class EpollLoop : IFdOwner
     public Tenure CurrentTenure => _tenure;
 
     /// <summary>
-    /// Whether the step the loop is in is all it has to do this turn: the loop owns one connection, the
-    /// epoll batch held one event, and no read continuation or queued work waits. Loop owner (thread-pool mode's quiet loop asks).
+    /// Whether the step the loop is in is all it has to do this turn: one connection alone has been
+    /// active (<see cref="HasOneActiveRegistration"/>), the epoll batch held one event, and no read
+    /// continuation or queued work waits. Loop owner (thread-pool mode's quiet loop asks).
     /// </summary>
     public bool IsQuietTurn => HasOneActiveRegistration && _phase == TurnPhase.Batch && _batchHasOneEvent && _readContinuations.Count == 0 && Scheduler.IsEmpty;
 

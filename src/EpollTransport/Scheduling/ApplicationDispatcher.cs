@@ -20,7 +20,8 @@ internal sealed class ApplicationDispatcher(ThreadPoolScheduling scheduling, Sen
 
     public override void Schedule(Action<object?> action, object? state)
     {
-        if (quiet is { IsDemoted: false } && scheduling.Loop.IsOwnerInTransportCode && scheduling.IsQuiet)
+        bool fromLoop = scheduling.Loop.IsOwnerInTransportCode;
+        if (fromLoop && quiet is { IsDemoted: false } && scheduling.IsQuiet)
         {
             quiet.Schedule(action, state);
             return;
@@ -30,7 +31,7 @@ internal sealed class ApplicationDispatcher(ThreadPoolScheduling scheduling, Sen
         // Counted only when the loop releases it (almost every dispatch: the loop's own input flush);
         // the loop then never sleeps past the hold timeout while it is out. The rare one started
         // elsewhere (the application cancelling its own read) neither holds nor defers sends.
-        _counted = scheduling.Loop.IsOwnerInTransportCode;
+        _counted = fromLoop;
         if (_counted)
         {
             scheduling.DispatchStarted();

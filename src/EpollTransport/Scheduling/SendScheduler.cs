@@ -49,9 +49,10 @@ internal sealed class SendScheduler(EpollConnection connection, ThreadPoolSchedu
     private void Send(Action<object?> action, object? state)
     {
         var loop = scheduling.Loop;
-        if (loop.IsHeldByCallingThread || (!loop.IsSleeping && !loop.IsInApplicationCode))
+        bool fromLoop = loop.IsHeldByCallingThread;
+        if (fromLoop || (!loop.IsSleeping && !loop.IsInApplicationCode))
         {
-            if (loop.IsHeldByCallingThread)
+            if (fromLoop)
             {
                 scheduling.AnsweredOnLoop();
             }
