@@ -51,6 +51,7 @@ internal sealed partial class EpollConnection
         LoopCounters counters = _services.Counters;
         Span<byte> spillBuffer = _services.ReceiveSpill;
         long total = 0;
+        bool budgetSpent = false;
 
         while (true)
         {
@@ -79,9 +80,7 @@ internal sealed partial class EpollConnection
                 }
                 if (total >= budget)
                 {
-                    // No new edge will come for data already queued, so ask to be called again.
-                    _readQueued = true;
-                    _loop.QueueReadContinuation(this);
+                    budgetSpent = true;
                     break;
                 }
                 continue;
@@ -106,6 +105,15 @@ internal sealed partial class EpollConnection
         if (total > 0)
         {
             FlushInput();
+        }
+        if (budgetSpent && !_flushPending && !_receiveDone)
+        {
+            // No new edge will come for data already queued, so ask to be called again. Not when the
+            // flush paused: the resume reads anyway, and a continuation queued for nothing would make
+            // the loop look busy to the quiet-loop check (the budget is MaxReadBufferSize when that is
+            // smaller, so a bounded upload spends it on every read).
+            _readQueued = true;
+            _loop.QueueReadContinuation(this);
         }
     }
 

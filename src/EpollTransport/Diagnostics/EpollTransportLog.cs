@@ -74,8 +74,8 @@ internal static partial class EpollTransportLog
     [LoggerMessage(38, LogLevel.Warning, "Application code held epoll loop {LoopIndex} for {StuckMilliseconds} ms, so the loop moved to a spare thread ({Handoffs} such handoff(s) in the last interval; {StuckThreads} thread(s) are still in application code). A handler that blocks (synchronous I/O, .Result, Thread.Sleep) costs a thread each time; make it asynchronous, or set ApplicationSchedulingMode = ThreadPool.", EventName = "LoopHandoffWarning")]
     public static partial void LoopHandoffWarning(ILogger logger, int loopIndex, long stuckMilliseconds, long handoffs, int stuckThreads);
 
-    [LoggerMessage(45, LogLevel.Debug, "Application code that a quiet epoll loop {LoopIndex} ran itself held it for {StuckMilliseconds} ms while other work waited or past the stall threshold; the loop moved to a spare thread, and the connection runs on the thread pool from now on.", EventName = "QuietLoopHandedOff")]
-    public static partial void QuietLoopHandedOff(ILogger logger, int loopIndex, long stuckMilliseconds);
+    [LoggerMessage(45, LogLevel.Debug, "Application code that a quiet epoll loop {LoopIndex} ran itself held it for {StuckMilliseconds} ms while other work waited or past the stall threshold; the loop moved to a spare thread (connection sent to the thread pool for good: {Demoted}).", EventName = "QuietLoopHandedOff")]
+    public static partial void QuietLoopHandedOff(ILogger logger, int loopIndex, long stuckMilliseconds, bool demoted);
 
     [LoggerMessage(39, LogLevel.Warning, "Epoll loop {LoopIndex} is held by application code, but {MaxStuckThreads} threads are already stuck in application code; the loop waits for its handler instead of moving to another thread.", EventName = "HandoffCapReached")]
     public static partial void HandoffCapReached(ILogger logger, int loopIndex, int maxStuckThreads);

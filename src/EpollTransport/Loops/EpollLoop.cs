@@ -190,10 +190,25 @@ internal sealed class EpollLoop : IFdOwner
 
     /// <summary>
     /// Whether the step the loop is in is all it has to do this turn: one connection alone has been
-    /// active (<see cref="HasOneActiveRegistration"/>), the epoll batch held one event, and no read
-    /// continuation or queued work waits. Loop owner (thread-pool mode's quiet loop asks).
+    /// active (<see cref="HasOneActiveRegistration"/>), the step is the turn's last (<see cref="IsLastStep"/>),
+    /// and no read continuation or queued work waits. Loop owner (thread-pool mode's quiet loop asks).
     /// </summary>
-    public bool IsQuietTurn => HasOneActiveRegistration && _phase == TurnPhase.Batch && _batchHasOneEvent && _readContinuations.Count == 0 && Scheduler.IsEmpty;
+    public bool IsQuietTurn => HasOneActiveRegistration && IsLastStep && _readContinuations.Count == 0 && Scheduler.IsEmpty;
+
+    /// <summary>
+    /// Whether nothing of this turn is left after the step in progress: the batch's only event, the last
+    /// read continuation, or a queued item (the queue's emptiness is checked beside it). The queued case is
+    /// an upload's: a paused input resumes through the queue, and the read that follows releases the next
+    /// chunk to the application; sending that to the thread pool would make every chunk cross two threads
+    /// (docs/design.md, "The quiet loop").
+    /// </summary>
+    private bool IsLastStep => _phase switch
+    {
+        TurnPhase.Batch => _batchHasOneEvent,
+        TurnPhase.ReadContinuations => _readCursor == _readContinuationsRunning.Count,
+        TurnPhase.Queue => true,
+        _ => false,
+    };
 
     /// <summary>
     /// Whether, for the last <see cref="QuietTurns"/> turns, every event the loop took came from the same

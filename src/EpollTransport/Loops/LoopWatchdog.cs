@@ -138,19 +138,28 @@ internal sealed class LoopWatchdog
             // A garbage collection freezes every loop alike; that is not a handler blocking.
             long pausedTicks = (long)((GC.GetTotalPauseDuration() - watch.PauseAtStart).TotalSeconds * Stopwatch.Frequency);
             long stuckTicks = now - watch.Since - pausedTicks;
-            if (loop.StopRequested
-                || stuckTicks >= _thresholdTicks * RunningThresholdFactor
-                || (stuckTicks >= _thresholdTicks && Interop.ThreadState.IsWaiting(tenure.OsThreadId))
-                || (_yieldToWaitingWork && loop.HasWorkWaiting))
+            bool overLong = stuckTicks >= _thresholdTicks * RunningThresholdFactor;
+            bool blocked = stuckTicks >= _thresholdTicks && Interop.ThreadState.IsWaiting(tenure.OsThreadId);
+            bool othersWait = _yieldToWaitingWork && loop.HasWorkWaiting;
+            if (loop.StopRequested || overLong || blocked || othersWait)
             {
-                TryHandOff(tenure, state, now - watch.Since);
+                TryHandOff(tenure, state, now - watch.Since, demote: !othersWait || overLong || blocked || Interop.ThreadState.IsWaiting(tenure.OsThreadId));
                 watch = default;
             }
         }
         return allAsleep;
     }
 
-    private void TryHandOff(Tenure tenure, long state, long stuckTicks)
+    /// <summary>
+    /// Takes the loop from the thread stuck in application code. <paramref name="demote"/>: whether the
+    /// connection whose continuation it runs goes to the thread pool for good. Yes when the handler
+    /// blocked or ran past the long threshold, since it will likely do so again. No when a quiet run was
+    /// moved only because other work waited while its thread was runnable: on a busy host that thread is
+    /// most likely preempted, not slow (its own connection's next data is "other work" to a poll of the
+    /// epoll fd), and a connection demoted for that would cross two threads per request or upload chunk
+    /// for the rest of its life (docs/design.md, "The quiet loop").
+    /// </summary>
+    private void TryHandOff(Tenure tenure, long state, long stuckTicks, bool demote)
     {
         if (_threads.StuckCount >= _threads.MaxStuckThreads)
         {
@@ -167,7 +176,7 @@ internal sealed class LoopWatchdog
         }
         // Counted before the next owner starts, so whoever sees that owner's work also sees the count.
         Interlocked.Increment(ref tenure.Loop.Counters.Handoffs);
-        tenure.Loop.Application.OnLoopTaken();
+        tenure.Loop.Application.OnLoopTaken(demote);
         _threads.HandOff(tenure);
 
         long stuckMilliseconds = stuckTicks * 1000 / Stopwatch.Frequency;
@@ -175,7 +184,7 @@ internal sealed class LoopWatchdog
         {
             // Thread-pool mode: the continuation now runs on its own thread, as a dispatch would have
             // from the start; nothing for an operator to fix, so no warning.
-            EpollTransportLog.QuietLoopHandedOff(_logger, tenure.Loop.Index, stuckMilliseconds);
+            EpollTransportLog.QuietLoopHandedOff(_logger, tenure.Loop.Index, stuckMilliseconds, demote);
             return;
         }
         EpollTransportLog.LoopHandedOff(_logger, tenure.Loop.Index, stuckMilliseconds);

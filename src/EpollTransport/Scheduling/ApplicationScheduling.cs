@@ -57,9 +57,10 @@ internal abstract class ApplicationScheduling
 
     /// <summary>
     /// The watchdog has just taken the loop from a thread that is away in application code (the loop's
-    /// next owner has not started yet). Watchdog thread.
+    /// next owner has not started yet); <paramref name="demote"/>: whether the connection it runs should
+    /// leave the loop for good. Watchdog thread.
     /// </summary>
-    public virtual void OnLoopTaken()
+    public virtual void OnLoopTaken(bool demote)
     {
     }
 

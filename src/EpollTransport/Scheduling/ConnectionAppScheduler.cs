@@ -33,9 +33,9 @@ internal sealed class ConnectionAppScheduler : System.IO.Pipelines.PipeScheduler
     public bool IsDemoted => _demoted;
 
     /// <summary>
-    /// One of this connection's continuations lost the loop to a handoff: run the rest on the thread
-    /// pool. Called by the watchdog as it takes the loop (<see cref="ApplicationScheduling.OnLoopTaken"/>),
-    /// and again by the thread that ran it, once it finds it lost the loop.
+    /// One of this connection's continuations blocked or held the loop too long and lost it to a
+    /// handoff: run the rest on the thread pool. Called by the watchdog as it takes the loop
+    /// (<see cref="ApplicationScheduling.OnLoopTaken"/>).
     /// </summary>
     public void Demote() => _demoted = true;
 }

@@ -55,7 +55,7 @@ internal abstract class LoopSlotScheduling : ApplicationScheduling
     /// Runs one continuation watched by the loop's tenure: if it holds the loop past the stall threshold,
     /// the watchdog gives the loop to a spare thread. False if that happened: everything of the loop is
     /// the new owner's now, including the rest of the slot, and the connection runs on the thread pool
-    /// from then on.
+    /// from then on if the watchdog demoted it (<see cref="OnLoopTaken"/>).
     /// </summary>
     protected bool RunUnderTenure(Action<object?> action, object? state, ConnectionAppScheduler? owner)
     {
@@ -70,16 +70,21 @@ internal abstract class LoopSlotScheduling : ApplicationScheduling
             _running = null;
             return true;
         }
-        owner?.Demote();
         return false;
     }
 
     /// <summary>
-    /// The connection whose continuation holds the stuck thread runs on the thread pool from now on:
-    /// demoted here, before the loop's next owner can read that connection's next request, because the
-    /// stuck thread itself notices the loss only once its continuation returns.
+    /// The connection whose continuation holds the stuck thread runs on the thread pool from now on, if
+    /// the watchdog says so: demoted here, before the loop's next owner can read that connection's next
+    /// request, because the stuck thread itself notices the loss only once its continuation returns.
     /// </summary>
-    public override void OnLoopTaken() => Volatile.Read(ref _running)?.Demote();
+    public override void OnLoopTaken(bool demote)
+    {
+        if (demote)
+        {
+            Volatile.Read(ref _running)?.Demote();
+        }
+    }
 
     /// <summary>Between entering application code and running the continuation. Loop owner.</summary>
     protected virtual void OnEnteredApplicationCode()
