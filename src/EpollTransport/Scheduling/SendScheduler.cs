@@ -17,8 +17,10 @@ namespace EpollTransport.Scheduling;
 /// without waking the loop; the last dispatch to return wakes it once, and it sends every queued
 /// response in one turn. One wake-up per burst, without the loop giving its core away to let the burst
 /// gather (a busy host punishes that).</item>
-/// <item>The loop is awake in its own work (or this is the loop, in transport code or running a quiet
-/// loop's continuation): queued; it runs within the turn the loop is in.</item>
+/// <item>The loop is awake in its own work (or this is the loop in transport code, or a quiet loop's
+/// continuation answering a pipelined batch): queued; it runs within the turn the loop is in.</item>
+/// <item>This is a quiet loop's continuation with no request left behind it: on the calling thread (the
+/// loop's), from inside the flush, before Kestrel's end-of-request work.</item>
 /// <item>The loop's thread is away running a quiet loop's continuation for another connection: on the
 /// calling thread, as if the loop slept; that continuation may compute for a while.</item>
 /// </list>
@@ -50,14 +52,24 @@ internal sealed class SendScheduler(EpollConnection connection, ThreadPoolSchedu
     {
         var loop = scheduling.Loop;
         bool fromLoop = loop.IsHeldByCallingThread;
-        if (fromLoop || (!loop.IsSleeping && !loop.IsInApplicationCode))
+        if (fromLoop)
         {
-            if (fromLoop)
+            scheduling.AnsweredOnLoop();
+            if (loop.IsInApplicationCode && _input is not { InputLeft: true })
             {
-                scheduling.AnsweredOnLoop();
+                // A quiet run's response, with no request left behind it: it leaves now, from inside the
+                // flush, while Kestrel's end-of-request work (and TLS's) runs after it instead of before
+                // it, overlapping the peer's turn. The send side is taken as any producing thread takes it.
+                connection.SendOnCallingThread(action, state);
+                return;
             }
-            // The loop itself (it sends once the step or continuation it runs returns), or a loop awake
-            // in its own work, which runs the queue within the turn.
+            // The loop in transport code, or a quiet run answering a pipelined batch: the loop sends
+            // once the step or continuation it runs returns, the batch in one sendmsg.
+            loop.Scheduler.Schedule(action, state);
+        }
+        else if (!loop.IsSleeping && !loop.IsInApplicationCode)
+        {
+            // A loop awake in its own work, which runs the queue within the turn.
             loop.Scheduler.Schedule(action, state);
         }
         else if (scheduling.OtherDispatchesOut)

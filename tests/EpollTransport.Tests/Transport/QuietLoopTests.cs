@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.IO.Pipelines;
+using System.Text;
 using System.Net.Sockets;
 using EpollTransport.Interop;
 using EpollTransport.Loops;
@@ -146,6 +147,47 @@ public class QuietLoopTests
         }
         LoopThreads threads = RawClient.EpollFactory(server)!.CurrentLoopGroup!.Threads;
         await RawClient.WaitUntilAsync(() => threads.StuckCount == 0, Timeout, () => $"{threads.StuckCount} thread(s) still stuck");
+        Assert.Equal(violations, FdOwnership.Violations);
+    }
+
+    /// <summary>
+    /// A quiet run's flush sends at once, from inside the flush, not when the continuation returns: the
+    /// handler flushes a first part and then waits, still on the loop, for the client to say it has
+    /// it. Queued for the loop until the continuation returned (as before), the first part would reach
+    /// the client only after the handler gave up waiting. A threshold of 1 s keeps the watchdog out of it.
+    /// </summary>
+    [Fact]
+    public async Task AQuietRunsFlushLeavesBeforeItsContinuationReturns()
+    {
+        long violations = FdOwnership.Violations;
+        using var clientHasFirstPart = new ManualResetEventSlim();
+        await using TestServer server = await StartAsync(inlineWhenQuiet: true, app => app.MapGet("/flush-then-wait", async (HttpContext context) =>
+        {
+            bool onLoop = OnLoopThread;
+            await context.Response.WriteAsync("first part;");
+            await context.Response.Body.FlushAsync();
+            // Synchronously, so the continuation (and the loop thread, if it runs there) stays here.
+            bool seen = clientHasFirstPart.Wait(TimeSpan.FromMilliseconds(500));
+            await context.Response.WriteAsync($"ran on the {(onLoop ? "loop" : "pool")}, the client {(seen ? "had" : "did not have")} the first part");
+        }), threshold: TimeSpan.FromSeconds(1));
+        using Socket socket = await RawClient.ConnectAsync(server.EndPoint);
+        await WarmOnLoopAsync(socket);
+
+        await RawClient.SendAsync(socket, "GET /flush-then-wait HTTP/1.1\r\nHost: test\r\n\r\n");
+        var received = new StringBuilder();
+        byte[] buffer = new byte[4096];
+        using var timeout = new CancellationTokenSource(Timeout);
+        while (!received.ToString().EndsWith("\r\n0\r\n\r\n", StringComparison.Ordinal))
+        {
+            int read = await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token);
+            Assert.True(read > 0, $"The server closed the connection; received: {received}");
+            received.Append(Encoding.ASCII.GetString(buffer, 0, read));
+            if (received.ToString().Contains("first part;", StringComparison.Ordinal))
+            {
+                clientHasFirstPart.Set();
+            }
+        }
+        Assert.Contains("ran on the loop, the client had the first part", received.ToString());
         Assert.Equal(violations, FdOwnership.Violations);
     }
 
