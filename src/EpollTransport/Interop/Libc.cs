@@ -10,8 +10,8 @@ namespace EpollTransport.Interop;
 /// <see cref="Errno.Last"/> as before); this class forwards to them in the plain types the wrappers use
 /// (ints, <c>nint</c>, byte pointers), so nothing above <c>Interop/</c> sees Tmds.Linux.
 /// Declared here by hand, because Tmds.LibC 0.5.0 has no declaration of them: <c>readv</c>,
-/// <c>syscall</c>, <c>getrlimit</c> (with its <see cref="ResourceLimit"/>) and <c>poll</c> (with its
-/// <see cref="PollDescriptor"/>).
+/// <c>syscall</c>, <c>getrlimit</c> (with its <see cref="ResourceLimit"/>), <c>poll</c> (with its
+/// <see cref="PollDescriptor"/>) and <c>clock_gettime</c> (with its <see cref="TimeSpec"/>).
 /// </summary>
 internal static unsafe partial class Libc
 {
@@ -95,6 +95,17 @@ internal static unsafe partial class Libc
     internal static partial int poll(PollDescriptor* descriptors, nuint count, int timeoutMilliseconds);
 
     internal static int eventfd(uint initialValue, int flags) => TmdsLibC.eventfd(initialValue, flags);
+
+    [LibraryImport(LibraryName, SetLastError = true)]
+    internal static partial int clock_gettime(int clockId, TimeSpec* time);
+
+    /// <summary>struct timespec on 64-bit Linux (the only kind the transport is built for).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct TimeSpec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
 
     [StructLayout(LayoutKind.Sequential)]
     internal struct ResourceLimit

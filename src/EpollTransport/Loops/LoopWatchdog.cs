@@ -131,8 +131,10 @@ internal sealed class LoopWatchdog
             }
             if (!ReferenceEquals(watch.Tenure, tenure) || watch.State != state)
             {
-                // A new stay in application code: start the clock.
-                watch = new Watch(tenure, state, now, GC.GetTotalPauseDuration());
+                // A new stay in application code: start the clock (and, for the quiet loop's demotion
+                // rule, the thread's CPU clock).
+                watch = new Watch(tenure, state, now, GC.GetTotalPauseDuration(),
+                    _yieldToWaitingWork ? Interop.ThreadState.OnCpuNanoseconds(tenure.OsThreadId) : -1);
                 continue;
             }
             // A garbage collection freezes every loop alike; that is not a handler blocking.
@@ -143,7 +145,11 @@ internal sealed class LoopWatchdog
             bool othersWait = _yieldToWaitingWork && loop.HasWorkWaiting;
             if (loop.StopRequested || overLong || blocked || othersWait)
             {
-                TryHandOff(tenure, state, now - watch.Since, demote: !othersWait || overLong || blocked || Interop.ThreadState.IsWaiting(tenure.OsThreadId));
+                // A thread the garbage collector suspended meanwhile may still be waking up (state S): that
+                // wait was the runtime's, not the handler's, so after a pause only computing counts.
+                bool waiting = pausedTicks == 0 && Interop.ThreadState.IsWaiting(tenure.OsThreadId);
+                TryHandOff(tenure, state, now - watch.Since,
+                    demote: !othersWait || overLong || blocked || waiting || Computed(watch, now, tenure.OsThreadId));
                 watch = default;
             }
         }
@@ -151,13 +157,29 @@ internal sealed class LoopWatchdog
     }
 
     /// <summary>
+    /// Whether the thread spent at least half the watched time on a CPU: a handler that computes, which
+    /// will likely compute again, rather than one a busy host kept waiting for a CPU. Unknown counts as
+    /// computed (the connection is demoted, as it always was).
+    /// </summary>
+    private static bool Computed(Watch watch, long now, int threadId)
+    {
+        long onCpu = Interop.ThreadState.OnCpuNanoseconds(threadId);
+        if (watch.OnCpuAtStart < 0 || onCpu < 0)
+        {
+            return true;
+        }
+        long watchedNanoseconds = (long)((now - watch.Since) * (1e9 / Stopwatch.Frequency));
+        return 2 * (onCpu - watch.OnCpuAtStart) >= watchedNanoseconds;
+    }
+
+    /// <summary>
     /// Takes the loop from the thread stuck in application code. <paramref name="demote"/>: whether the
     /// connection whose continuation it runs goes to the thread pool for good. Yes when the handler
-    /// blocked or ran past the long threshold, since it will likely do so again. No when a quiet run was
-    /// moved only because other work waited while its thread was runnable: on a busy host that thread is
-    /// most likely preempted, not slow (its own connection's next data is "other work" to a poll of the
-    /// epoll fd), and a connection demoted for that would cross two threads per request or upload chunk
-    /// for the rest of its life (docs/design.md, "The quiet loop").
+    /// blocked, computed (<see cref="Computed"/>) or ran past the long threshold, since it will likely do
+    /// so again. No when a quiet run was moved only because other work waited while its thread sat
+    /// preempted: on a busy host that is the host, not the handler (its own connection's next data is
+    /// "other work" to a poll of the epoll fd), and a connection demoted for that would cross two threads
+    /// per request or upload chunk for the rest of its life (docs/design.md, "The quiet loop").
     /// </summary>
     private void TryHandOff(Tenure tenure, long state, long stuckTicks, bool demote)
     {
@@ -216,5 +238,5 @@ internal sealed class LoopWatchdog
         Volatile.Write(ref _parked, 0);
     }
 
-    private readonly record struct Watch(Tenure? Tenure, long State, long Since, TimeSpan PauseAtStart);
+    private readonly record struct Watch(Tenure? Tenure, long State, long Since, TimeSpan PauseAtStart, long OnCpuAtStart);
 }

@@ -39,6 +39,7 @@ public class ShutdownFaultTests
         await using TestServer server = await TestServer.StartAsync(transport, app =>
         {
             app.MapGet("/", () => "ok");
+            Helpers.LoopPlacement.MapWhere(app);
             app.MapGet("/block", () =>
             {
                 entered.TrySetResult();
@@ -65,6 +66,12 @@ public class ShutdownFaultTests
             // A first request, so that Kestrel waits for the second one in a pending read: its
             // continuation then runs where the transport schedules it (the loop, in the inline modes).
             Assert.Equal("ok", (await RawClient.GetAsync(client)).BodyText);
+            if (stuckThreadCapReached)
+            {
+                // On a loaded box Kestrel may still be finishing that request on the thread pool when
+                // the next one arrives, and then runs it there: make sure one ran on the loop first.
+                await Helpers.LoopPlacement.WarmOnLoopAsync(client);
+            }
             await RawClient.SendAsync(client, "GET /block HTTP/1.1\r\nHost: test\r\n\r\n");
             await entered.Task.WaitAsync(TimeSpan.FromSeconds(15));
             if (stuckThreadCapReached)

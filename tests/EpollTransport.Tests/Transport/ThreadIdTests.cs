@@ -53,6 +53,48 @@ public class ThreadIdTests
         }
     }
 
+    /// <summary>
+    /// The on-CPU time the watchdog reads another thread's by (its CPU clock from the thread id): it
+    /// grows by about the time a thread spins, and hardly at all while the thread sleeps; the same
+    /// figure /proc/self/task/TID/schedstat gives, and -1 for a thread that does not exist.
+    /// </summary>
+    [Fact]
+    public async Task AThreadsOnCpuTimeGrowsWhileItSpinsAndNotWhileItSleeps()
+    {
+        int tid = 0;
+        using var spun = new ManualResetEventSlim();
+        using var slept = new ManualResetEventSlim();
+        using var measured = new ManualResetEventSlim();
+        var thread = new Thread(() =>
+        {
+            tid = ThreadState.CurrentThreadId();
+            long until = System.Diagnostics.Stopwatch.GetTimestamp() + System.Diagnostics.Stopwatch.Frequency / 20;
+            while (System.Diagnostics.Stopwatch.GetTimestamp() < until)
+            {
+            }
+            spun.Set();
+            measured.Wait(TimeSpan.FromSeconds(10));
+            Thread.Sleep(50);
+            slept.Set();
+            measured.Reset();
+            measured.Wait(TimeSpan.FromSeconds(10));
+        });
+        thread.Start();
+        Assert.True(spun.Wait(TimeSpan.FromSeconds(10)));
+        long afterSpin = ThreadState.OnCpuNanoseconds(tid);
+        long fromSchedstat = long.Parse(File.ReadAllText($"/proc/self/task/{tid}/schedstat").Split(' ')[0], CultureInfo.InvariantCulture);
+        measured.Set();
+        Assert.True(slept.Wait(TimeSpan.FromSeconds(10)));
+        long afterSleep = ThreadState.OnCpuNanoseconds(tid);
+        measured.Set();
+        await Task.Run(thread.Join).WaitAsync(TimeSpan.FromSeconds(10));
+
+        // 50 ms of spinning (less if preempted, hence the margin), and no more than the kernel's own count.
+        Assert.True(afterSpin >= 10_000_000 && afterSpin <= fromSchedstat, $"on CPU {afterSpin} ns after spinning; schedstat {fromSchedstat} ns");
+        Assert.True(afterSleep - afterSpin < 20_000_000, $"on CPU {afterSleep - afterSpin} ns more across a 50 ms sleep");
+        Assert.Equal(-1, ThreadState.OnCpuNanoseconds(tid));
+    }
+
     private static int ThreadSelf()
     {
         string link = new FileInfo("/proc/thread-self").LinkTarget ?? throw new InvalidOperationException("/proc/thread-self is not a link.");
