@@ -63,8 +63,9 @@ public class ThreadIdTests
     {
         int tid = 0;
         using var spun = new ManualResetEventSlim();
+        using var measuredSpin = new ManualResetEventSlim();
         using var slept = new ManualResetEventSlim();
-        using var measured = new ManualResetEventSlim();
+        using var measuredSleep = new ManualResetEventSlim();
         var thread = new Thread(() =>
         {
             tid = ThreadState.CurrentThreadId();
@@ -73,20 +74,19 @@ public class ThreadIdTests
             {
             }
             spun.Set();
-            measured.Wait(TimeSpan.FromSeconds(10));
+            measuredSpin.Wait(TimeSpan.FromSeconds(10));
             Thread.Sleep(50);
             slept.Set();
-            measured.Reset();
-            measured.Wait(TimeSpan.FromSeconds(10));
+            measuredSleep.Wait(TimeSpan.FromSeconds(10));
         });
         thread.Start();
         Assert.True(spun.Wait(TimeSpan.FromSeconds(10)));
         long afterSpin = ThreadState.OnCpuNanoseconds(tid);
         long fromSchedstat = long.Parse(File.ReadAllText($"/proc/self/task/{tid}/schedstat").Split(' ')[0], CultureInfo.InvariantCulture);
-        measured.Set();
+        measuredSpin.Set();
         Assert.True(slept.Wait(TimeSpan.FromSeconds(10)));
         long afterSleep = ThreadState.OnCpuNanoseconds(tid);
-        measured.Set();
+        measuredSleep.Set();
         await Task.Run(thread.Join).WaitAsync(TimeSpan.FromSeconds(10));
 
         // 50 ms of spinning (less if preempted, hence the margin), and no more than the kernel's own count.
