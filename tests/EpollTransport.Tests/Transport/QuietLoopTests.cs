@@ -98,15 +98,7 @@ public class QuietLoopTests
         // It computed (on a CPU for most of the time the watchdog watched it), so it will likely compute
         // again: it runs on the thread pool from then on, even alone on its loop for many more turns
         // than make a loop quiet.
-        other.Close();
-        await RawClient.WaitUntilAsync(() => RawClient.EpollFactory(server)!.GetLoopCounters().Sum(loop => loop.ConnectionsCurrent) == 1, Timeout,
-            () => RawClient.DescribeLoops(server));
-        for (int i = 0; i < 4 * EpollLoop.QuietTurns; i++)
-        {
-            Assert.Equal("pool", (await RawClient.GetAsync(heavy, "/where")).BodyText);
-        }
-        LoopThreads threads = RawClient.EpollFactory(server)!.CurrentLoopGroup!.Threads;
-        await RawClient.WaitUntilAsync(() => threads.StuckCount == 0, Timeout, () => $"{threads.StuckCount} thread(s) still stuck");
+        await AssertRunsOnThePoolAloneAsync(server, heavy, other);
         Assert.Equal(violations, FdOwnership.Violations);
     }
 
@@ -140,15 +132,7 @@ public class QuietLoopTests
         Assert.Equal("released", (await RawClient.ReadHttpResponseAsync(blocker).WaitAsync(Timeout)).BodyText);
         // The connection that blocked runs on the thread pool from then on, even alone on its loop for
         // many more turns than make a loop quiet.
-        other.Close();
-        await RawClient.WaitUntilAsync(() => RawClient.EpollFactory(server)!.GetLoopCounters().Sum(loop => loop.ConnectionsCurrent) == 1, Timeout,
-            () => RawClient.DescribeLoops(server));
-        for (int i = 0; i < 4 * EpollLoop.QuietTurns; i++)
-        {
-            Assert.Equal("pool", (await RawClient.GetAsync(blocker, "/where")).BodyText);
-        }
-        LoopThreads threads = RawClient.EpollFactory(server)!.CurrentLoopGroup!.Threads;
-        await RawClient.WaitUntilAsync(() => threads.StuckCount == 0, Timeout, () => $"{threads.StuckCount} thread(s) still stuck");
+        await AssertRunsOnThePoolAloneAsync(server, blocker, other);
         Assert.Equal(violations, FdOwnership.Violations);
     }
 
@@ -248,8 +232,7 @@ public class QuietLoopTests
         {
             await UploadAsync(warmUp, upload.AsMemory(0, (int)(8 * ReadBuffer)));
         }
-        await RawClient.WaitUntilAsync(() => RawClient.EpollFactory(server)!.GetLoopCounters().Sum(loop => loop.ConnectionsCurrent) == 0, Timeout,
-            () => RawClient.DescribeLoops(server));
+        await WaitForConnectionsAsync(server, 0);
         using Socket socket = await RawClient.ConnectAsync(server.EndPoint);
         await WarmOnLoopAsync(socket);
         string reply;
@@ -269,6 +252,27 @@ public class QuietLoopTests
     }
 
     private static byte Pattern(long offset) => (byte)(offset % 251);
+
+    /// <summary>
+    /// Closes <paramref name="other"/> and checks that the demoted connection's requests still run on the
+    /// thread pool alone on its loop, for many more turns than make a loop quiet; then that every thread
+    /// the handoff left in application code has come back.
+    /// </summary>
+    private static async Task AssertRunsOnThePoolAloneAsync(TestServer server, Socket demoted, Socket other)
+    {
+        other.Close();
+        await WaitForConnectionsAsync(server, 1);
+        for (int i = 0; i < 4 * EpollLoop.QuietTurns; i++)
+        {
+            Assert.Equal("pool", (await RawClient.GetAsync(demoted, "/where")).BodyText);
+        }
+        LoopThreads threads = RawClient.EpollFactory(server)!.CurrentLoopGroup!.Threads;
+        await RawClient.WaitUntilAsync(() => threads.StuckCount == 0, Timeout, () => $"{threads.StuckCount} thread(s) still stuck");
+    }
+
+    private static Task WaitForConnectionsAsync(TestServer server, int count)
+        => RawClient.WaitUntilAsync(() => RawClient.EpollFactory(server)!.GetLoopCounters().Sum(loop => loop.ConnectionsCurrent) == count, Timeout,
+            () => RawClient.DescribeLoops(server));
 
     private static async Task<string> UploadAsync(Socket socket, ReadOnlyMemory<byte> body)
     {
