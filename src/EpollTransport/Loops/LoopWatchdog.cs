@@ -140,14 +140,18 @@ internal sealed class LoopWatchdog
             // A garbage collection freezes every loop alike; that is not a handler blocking.
             long pausedTicks = (long)((GC.GetTotalPauseDuration() - watch.PauseAtStart).TotalSeconds * Stopwatch.Frequency);
             long stuckTicks = now - watch.Since - pausedTicks;
+            // The thread's state is read from /proc at most once per visit, and only when a rule asks.
+            bool? threadWaiting = null;
+            bool IsThreadWaiting() => threadWaiting ??= Interop.ThreadState.IsWaiting(tenure.OsThreadId);
+
             bool overLong = stuckTicks >= _thresholdTicks * RunningThresholdFactor;
-            bool blocked = stuckTicks >= _thresholdTicks && Interop.ThreadState.IsWaiting(tenure.OsThreadId);
+            bool blocked = stuckTicks >= _thresholdTicks && IsThreadWaiting();
             bool othersWait = _yieldToWaitingWork && loop.HasWorkWaiting;
             if (loop.StopRequested || overLong || blocked || othersWait)
             {
                 // A thread the garbage collector suspended meanwhile may still be waking up (state S): that
                 // wait was the runtime's, not the handler's, so after a pause only computing counts.
-                bool waiting = pausedTicks == 0 && Interop.ThreadState.IsWaiting(tenure.OsThreadId);
+                bool waiting = pausedTicks == 0 && IsThreadWaiting();
                 TryHandOff(tenure, state, now - watch.Since,
                     demote: !othersWait || overLong || blocked || waiting || Computed(watch, now, tenure.OsThreadId));
                 watch = default;
