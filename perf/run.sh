@@ -11,6 +11,8 @@
 # Usage: perf/run.sh [rounds=3] [seconds=5] [--only TEXT[,TEXT]] [--configs TEXT[,TEXT]] [--setup shared|dedicated|both]
 #                    [--app-log-level LEVEL] [--busy N|cores] [--before DIR]
 #          (--setup defaults to both; Epoll unsafe inline runs only when --configs names it: --configs default,tuned,pool,unsafe is all five;
+#          the minimal C server of perf/c-reference, "C epoll server" (polls 50 µs before sleeping, as the loop does) and
+#          "C epoll server, sleeping", likewise, and only in the HTTP/1.1 plaintext scenarios: --configs "default,C epoll";
 #          --only matches parts of scenario names ("one conn", upload, https) or names a group (@issues-24-27);
 #          --busy N runs N spinning processes beside DemoWeb during every sample, on its CPU in the dedicated setup:
 #          results <stamp>-busy<N>.*)

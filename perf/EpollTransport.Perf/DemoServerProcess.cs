@@ -64,15 +64,24 @@ internal sealed class DemoServerProcess : IAsyncDisposable
     /// Starts DemoWeb in <paramref name="configuration"/>, pinned as <paramref name="placement"/> says
     /// (taskset execs dotnet, so the process id, and with it /proc, stays the server's), with
     /// <paramref name="extraArguments"/> after the configuration's. Every server has HTTPS on, so the TLS
-    /// scenarios compare every configuration alike; the other scenarios never touch its port.
+    /// scenarios compare every configuration alike; the other scenarios never touch its port. A
+    /// configuration with a <see cref="ServerConfiguration.NativeServer"/> runs that C program instead,
+    /// built first if need be, which prints its one port as DemoWeb does.
     /// </summary>
     public static async Task<DemoServerProcess> StartAsync(string demoWebDll, ServerConfiguration configuration, string appLogLevel, CorePlacement placement, CancellationToken cancellation,
         IReadOnlyList<string>? extraArguments = null)
     {
         IReadOnlyList<string> extra = extraArguments ?? [];
-        (string fileName, string[] arguments) = placement.Server("dotnet",
-            [demoWebDll, "--urls", "http://127.0.0.1:0", "--echo-port", "0", "--h2c-port", "0", "--https", "true", "--https-port", "0",
-                $"--Logging:LogLevel:Default={appLogLevel}", .. configuration.Arguments, .. extra]);
+        NativeTool.Program? native = configuration.NativeServer;
+        if (native is not null)
+        {
+            await native.EnsureBuiltAsync(cancellation);
+        }
+        (string fileName, string[] arguments) = native is not null
+            ? placement.Server(native.BinaryPath, ["0", .. configuration.Arguments])
+            : placement.Server("dotnet",
+                [demoWebDll, "--urls", "http://127.0.0.1:0", "--echo-port", "0", "--h2c-port", "0", "--https", "true", "--https-port", "0",
+                    $"--Logging:LogLevel:Default={appLogLevel}", .. configuration.Arguments, .. extra]);
         ProcessStartInfo start = Processes.RedirectedStart(fileName, arguments);
         foreach (var (name, value) in RuntimeEnvironment)
         {
@@ -101,7 +110,8 @@ internal sealed class DemoServerProcess : IAsyncDisposable
         {
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
             deadline.CancelAfter(StartDeadline);
-            while (server.HttpPort == 0 || server.EchoPort == 0 || server.H2cPort == 0 || server.HttpsPort == 0)
+            // The C server has only the plaintext HTTP port.
+            while (server.HttpPort == 0 || (native is null && (server.EchoPort == 0 || server.H2cPort == 0 || server.HttpsPort == 0)))
             {
                 string? line;
                 try

@@ -64,6 +64,13 @@ internal sealed partial class HttpLoadScenario(string name, HttpTool tool, strin
 
     public override bool IsHttp => true;
 
+    /// <summary>
+    /// Keep-alive HTTP/1.1 GET /plaintext without TLS, pipelined or not: all the C reference server
+    /// (<see cref="ServerConfiguration.CEpollServer"/>) answers. Churn asks the server to close.
+    /// </summary>
+    public bool IsPlaintextHttp11 => tool == HttpTool.Wrk && path == "/plaintext" && Port == HttpPort.Http
+        && !arguments.Contains("Connection: close", StringComparer.OrdinalIgnoreCase);
+
     public override IReadOnlyList<string> Tools => tool == HttpTool.H2load ? ["h2load"] : pipeline is null ? ["wrk"] : ["wrk", EchoClient.Binary];
 
     protected override double CpuPer => 1000;

@@ -9,7 +9,8 @@ internal readonly record struct PlannedSample(int Round, CoreSetup Setup, Scenar
 /// host slows down for seconds to minutes at a time, and running one configuration through every
 /// scenario before the next (as earlier versions did) put minutes between the samples of one ratio.
 /// The configuration that goes first turns with the round (round 2: B C D A, ...), so none is always
-/// the one right after another scenario's load. With both core setups, each round takes the shared one
+/// the one right after another scenario's load. A configuration that cannot serve a scenario (the C
+/// server beyond HTTP/1.1 plaintext) sits that scenario out. With both core setups, each round takes the shared one
 /// and then the dedicated one, so each setup's rounds spread over the whole run, as the configurations'
 /// samples do within a round, and drift hits both setups alike; ratios are only ever taken within one.
 /// </summary>
@@ -23,14 +24,15 @@ internal static class SampleOrder
         var plan = new List<PlannedSample>(rounds * setups.Count * configurations.Count * scenarios.Count);
         for (int round = 1; round <= rounds; round++)
         {
-            int first = (round - 1) % configurations.Count;
             foreach (CoreSetup setup in setups)
             {
                 foreach (Scenario scenario in scenarios.Where(s => s.RunsIn(setup)))
                 {
-                    for (int i = 0; i < configurations.Count; i++)
+                    ServerConfiguration[] serving = configurations.Where(c => c.Serves(scenario)).ToArray();
+                    int first = serving.Length == 0 ? 0 : (round - 1) % serving.Length;
+                    for (int i = 0; i < serving.Length; i++)
                     {
-                        plan.Add(new PlannedSample(round, setup, scenario, configurations[(first + i) % configurations.Count]));
+                        plan.Add(new PlannedSample(round, setup, scenario, serving[(first + i) % serving.Length]));
                     }
                 }
             }

@@ -24,7 +24,8 @@ internal static class SvgChart
     // Ratios beyond this are drawn clipped, with their value written on the bar.
     private const double Cap = 3.0;
 
-    private static readonly string[] Colors = ["#9e9e9e", "#546e7a", "#1e88e5", "#43a047", "#fb8c00", "#8e24aa"];
+    // By index in ServerConfiguration.All (the two C servers last but one), then an earlier build (--before).
+    private static readonly string[] Colors = ["#9e9e9e", "#546e7a", "#1e88e5", "#43a047", "#fb8c00", "#212121", "#a1887f", "#8e24aa"];
 
     private sealed record Group(string Label, double[] Ratios, double? Target);
 

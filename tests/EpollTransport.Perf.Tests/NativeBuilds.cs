@@ -9,6 +9,8 @@ internal static class NativeBuilds
 
     public static Task<string> BusySpinAsync() => BuildAsync(BusyNeighbours.Source, "busy_spin");
 
+    public static Task<string> CReferenceServerAsync() => BuildAsync(ServerConfiguration.CReferenceServer.Source, "c_reference_server");
+
     private static async Task<string> BuildAsync(string source, string name)
     {
         string binary = Path.Combine(AppContext.BaseDirectory, name);

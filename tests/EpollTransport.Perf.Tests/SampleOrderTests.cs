@@ -62,6 +62,30 @@ public sealed class SampleOrderTests
     }
 
     [Fact]
+    public void TheCServersRunOnlyTheHttp11PlaintextScenarios()
+    {
+        // --configs "default,C epoll": Sockets and Epoll default, and both C servers.
+        IReadOnlyList<ServerConfiguration> configurations = SuiteOptions.Parse(["--configs", "default,C epoll"]).SelectConfigurations();
+        IReadOnlyList<PlannedSample> plan = SampleOrder.Plan(2, configurations, ScenarioCatalog.All, s_both);
+
+        Assert.Equal(
+            [ServerConfiguration.Baseline, ServerConfiguration.EpollDefault, ServerConfiguration.CEpollServer, ServerConfiguration.CEpollServerSleeping],
+            configurations.Select(c => c.Name));
+        string[] plaintext = [ScenarioCatalog.Plaintext64, ScenarioCatalog.Plaintext256, ScenarioCatalog.Pipelined, ScenarioCatalog.OneConnectionPlaintext];
+        foreach (var block in plan.GroupBy(p => (p.Round, p.Setup, p.Scenario.Name)))
+        {
+            string[] expected = plaintext.Contains(block.Key.Name)
+                ? [.. configurations.Select(c => c.Name)]
+                : [ServerConfiguration.Baseline, ServerConfiguration.EpollDefault];
+            Assert.Equal(expected.Order(), block.Select(p => p.Configuration.Name).Order());
+        }
+        // The first configuration still turns with the round among the four that run a plaintext scenario.
+        Assert.Equal(
+            [ServerConfiguration.Baseline, ServerConfiguration.EpollDefault],
+            plan.Where(p => p.Setup == CoreSetup.Shared && p.Scenario.Name == ScenarioCatalog.OneConnectionPlaintext).GroupBy(p => p.Round).Select(g => g.First().Configuration.Name));
+    }
+
+    [Fact]
     public void TheDedicatedSetupLeavesIdleMemoryOut()
     {
         IReadOnlyList<PlannedSample> plan = SampleOrder.Plan(1, s_configurations, ScenarioCatalog.All, s_both);
