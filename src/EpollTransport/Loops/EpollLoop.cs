@@ -215,7 +215,9 @@ internal sealed class EpollLoop : IFdOwner
     /// registration: one connection is active, however many others sit idle (a health check's, a pool's
     /// spares). A loop caught up with many active connections also sees one event at a time now and then,
     /// but from a different one each time; running one of them on the loop, or polling for the next,
-    /// would cost the others their share of the cores (the thread pool runs them side by side). Owner.
+    /// would cost the others their share of the cores (the thread pool runs them side by side). Owner;
+    /// other threads may read it as a hint (thread-pool mode's sends decide whether to wait for the end
+    /// of their work item), and a stale answer costs only that choice.
     /// </summary>
     public bool HasOneActiveRegistration => _turn - _soleActiveSince >= QuietTurns;
 

@@ -5,9 +5,10 @@ namespace EpollTransport.Scheduling;
 /// finished the work item it is in (the pool's local queue; an idle worker may steal it sooner). For
 /// flushes from threads that tend to flush in bursts (an HTTP/2 connection's frame writer, one flush per
 /// stream's frames): the burst ends with the work item, and one sendmsg carries all of it, without waking
-/// the loop and without anything yielding its core to let the burst gather. Not used with thread-pool
-/// scheduling: queueing a work item asks the pool for another worker, and with one connection on a
-/// core of its own that wake-up cost more than the batching saved (docs/performance.md, 2026-12-07).
+/// the loop and without anything yielding its core to let the burst gather. Thread-pool scheduling
+/// uses it only while the loop serves several connections (<see cref="SendScheduler"/>): queueing a work
+/// item asks the pool for another worker, and with one connection on a core of its own that wake-up
+/// cost more than the batching saved (docs/performance.md, 2026-12-07 and 2026-12-08).
 /// One slot per connection is enough: the output pipe schedules its reader again only after the pump
 /// ran and awaited a new read.
 /// </summary>
