@@ -30,14 +30,7 @@ public class DeferredSendTests
             var input = connection.Transport.Input;
             var go = await input.ReadAsync();
             input.AdvanceTo(go.Buffer.End);
-            // Off the dispatch, on a pool thread: flush, then block that very thread until the client
-            // says it has the bytes. A send that waited for this thread's work item to end would wait forever.
-            bool seen = await Task.Run(() =>
-            {
-                connection.Transport.Output.WriteAsync("hello"u8.ToArray()).AsTask().GetAwaiter().GetResult();
-                return peerHasTheBytes.Wait(Timeout);
-            });
-            handlerSaw.TrySetResult(seen);
+            handlerSaw.TrySetResult(await FlushHelloThenBlockOnAPoolThreadAsync(connection, peerHasTheBytes));
             await connection.Transport.Output.WriteAsync("done"u8.ToArray());
         };
         await using TestServer server = await TestServer.StartConnectionHandlerAsync(transport, handler);
@@ -97,8 +90,7 @@ public class DeferredSendTests
                 }
             });
         }));
-        using var burst = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await burst.ConnectAsync(server.EndPoint);
+        using Socket burst = await RawClient.ConnectAsync(server.EndPoint);
         using BusyLoop busy = await BusyLoop.StartAsync(server);
 
         long writesBefore = Writes(server);
@@ -119,16 +111,8 @@ public class DeferredSendTests
         using var peerHasTheBytes = new ManualResetEventSlim();
         var handlerSaw = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         await using TestServer server = await TestServer.StartConnectionHandlerAsync(Transports.EpollSingleLoop, RoleHandler(async connection =>
-        {
-            bool seen = await Task.Run(() =>
-            {
-                connection.Transport.Output.WriteAsync("hello"u8.ToArray()).AsTask().GetAwaiter().GetResult();
-                return peerHasTheBytes.Wait(Timeout);
-            });
-            handlerSaw.TrySetResult(seen);
-        }));
-        using var blocker = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await blocker.ConnectAsync(server.EndPoint);
+            handlerSaw.TrySetResult(await FlushHelloThenBlockOnAPoolThreadAsync(connection, peerHasTheBytes))));
+        using Socket blocker = await RawClient.ConnectAsync(server.EndPoint);
         using BusyLoop busy = await BusyLoop.StartAsync(server);
 
         await blocker.SendAsync("b"u8.ToArray());
@@ -138,6 +122,17 @@ public class DeferredSendTests
         Assert.Equal("hello", hello);
         Assert.True(await handlerSaw.Task.WaitAsync(Timeout));
     }
+
+    /// <summary>
+    /// Off the dispatch, on a pool thread: flushes "hello", then blocks that very thread until the client
+    /// says it has the bytes. A send that waited for this thread's work item to end, with no other worker
+    /// to take it, would wait forever. Returns whether the client said so in time.
+    /// </summary>
+    private static Task<bool> FlushHelloThenBlockOnAPoolThreadAsync(ConnectionContext connection, ManualResetEventSlim peerHasTheBytes) => Task.Run(() =>
+    {
+        connection.Transport.Output.WriteAsync("hello"u8.ToArray()).AsTask().GetAwaiter().GetResult();
+        return peerHasTheBytes.Wait(Timeout);
+    });
 
     private static long Writes(TestServer server) => RawClient.EpollFactory(server)!.GetLoopCounters().Sum(loop => loop.Writes);
 
@@ -180,8 +175,7 @@ public class DeferredSendTests
             var pingers = new Socket[2];
             for (int i = 0; i < pingers.Length; i++)
             {
-                pingers[i] = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                await pingers[i].ConnectAsync(server.EndPoint);
+                pingers[i] = await RawClient.ConnectAsync(server.EndPoint);
             }
             byte[] echo = new byte[1];
             for (int round = 0; round < 2 * EpollTransport.Loops.EpollLoop.QuietTurns; round++)
